@@ -1,0 +1,13 @@
+"""RectiFlow: rectified-flow samplers, guidance, editing and reflow-model loaders for ComfyUI.
+
+ComfyUI loads this package from custom_nodes/ and calls `comfy_entrypoint()`. The node adapters are
+imported lazily so that `samplers/` and `models/` stay importable without ComfyUI.
+"""
+
+__version__ = "0.1.0"
+
+
+async def comfy_entrypoint():
+    from .nodes import RectiFlowExtension
+
+    return RectiFlowExtension()
