@@ -9,12 +9,12 @@ class ScheduleError(ValueError):
 
 
 def validate_sigmas(sigmas: torch.Tensor, name: str = "sigmas") -> torch.Tensor:
-    """Return `sigmas` as float32 1-D if it is finite, within [0, 1], of length >= 2 and strictly monotonic."""
+    """Return `sigmas` as float (32 or 64) 1-D if it is finite, within [0, 1], of length >= 2 and strictly monotonic."""
     if not isinstance(sigmas, torch.Tensor):
         raise ScheduleError(f"{name}: expected a 1-D tensor of sigmas, got {type(sigmas).__name__}")
     if sigmas.ndim != 1 or sigmas.numel() < 2:
         raise ScheduleError(f"{name}: expected a 1-D schedule with at least 2 sigmas, got shape {tuple(sigmas.shape)}")
-    s = sigmas.float()
+    s = sigmas if sigmas.dtype == torch.float64 else sigmas.float()
     if not torch.isfinite(s).all():
         raise ScheduleError(f"{name}: contains NaN or infinite values: {s.tolist()}")
     if s.min() < 0 or s.max() > 1:

@@ -1,0 +1,14 @@
+"""ComfyUI V3 adapters. Importing this package imports comfy; `samplers/` never does."""
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .digits import DIGITS_NODES
+from .samplers import SAMPLER_NODES
+
+ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES]
+
+
+class RectiFlowExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return list(ALL_NODES)

@@ -1,0 +1,97 @@
+"""Write the example workflows in workflows/ (ComfyUI UI format, the files people drag into the editor).
+
+    python scripts/build_workflows.py
+
+Each workflow is declared once here as a small graph; links carry the socket type so the file loads in the
+editor without a server round trip.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Graph:
+    """Minimal builder for ComfyUI's UI workflow format (version 0.4)."""
+
+    def __init__(self):
+        self.nodes: list[dict] = []
+        self.links: list[list] = []
+
+    def node(self, node_type: str, widgets: list | None = None, outputs: list[tuple[str, str]] = (),
+             inputs: list[tuple[str, str]] = (), pos=(0, 0), title: str | None = None) -> dict:
+        node = {
+            "id": len(self.nodes) + 1, "type": node_type, "pos": list(pos), "size": [300, 120], "flags": {},
+            "order": len(self.nodes), "mode": 0,
+            "inputs": [{"name": n, "type": t, "link": None} for n, t in inputs],
+            "outputs": [{"name": n, "type": t, "links": [], "slot_index": i} for i, (n, t) in enumerate(outputs)],
+            "properties": {"Node name for S&R": node_type},
+            "widgets_values": list(widgets or []),
+        }
+        if title:
+            node["title"] = title
+        self.nodes.append(node)
+        return node
+
+    def link(self, src: dict, out_slot: int, dst: dict, input_name: str) -> None:
+        link_id = len(self.links) + 1
+        slot = next(i for i, inp in enumerate(dst["inputs"]) if inp["name"] == input_name)
+        link_type = src["outputs"][out_slot]["type"]
+        self.links.append([link_id, src["id"], out_slot, dst["id"], slot, link_type])
+        src["outputs"][out_slot]["links"].append(link_id)
+        dst["inputs"][slot]["link"] = link_id
+
+    def to_json(self) -> dict:
+        return {"last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes,
+                "links": self.links, "groups": [], "config": {}, "extra": {"ds": {"scale": 1, "offset": [0, 0]}},
+                "version": 0.4}
+
+
+def digits_quickstart() -> dict:
+    """10 x 4 grid of generated digits, one column per label, RectiFlow Euler at 32 steps with CFG."""
+    g = Graph()
+    loader = g.node("RectiFlowDigitsModelLoader", ["digits_rf.safetensors", ""], [("MODEL", "MODEL")], pos=(0, 0))
+    pos = g.node("RectiFlowDigitsLabel", ["0 1 2 3 4 5 6 7 8 9"], [("CONDITIONING", "CONDITIONING")],
+                 pos=(0, 180), title="Positive: one label per column")
+    neg = g.node("RectiFlowDigitsLabel", ["null"], [("CONDITIONING", "CONDITIONING")], pos=(0, 330),
+                 title="Negative: null label")
+    latent = g.node("RectiFlowDigitsEmptyLatent", [40], [("LATENT", "LATENT")], pos=(0, 480))
+    noise = g.node("RandomNoise", [2026, "fixed"], [("NOISE", "NOISE")], pos=(360, 0))
+    guider = g.node("CFGGuider", [3.0], [("GUIDER", "GUIDER")],
+                    [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 160))
+    sampler = g.node("RectiFlowSamplerEuler", [], [("SAMPLER", "SAMPLER")], pos=(360, 340))
+    sched = g.node("BasicScheduler", ["simple", 32, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
+                   pos=(360, 440))
+    run = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
+                 [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
+                  ("latent_image", "LATENT")], pos=(720, 0))
+    image = g.node("RectiFlowDigitsLatentToImage", [4, 10], [("IMAGE", "IMAGE")], [("samples", "LATENT")],
+                   pos=(1080, 0))
+    save = g.node("SaveImage", ["rectiflow_digits"], [], [("images", "IMAGE")], pos=(1080, 200))
+    g.link(loader, 0, guider, "model")
+    g.link(loader, 0, sched, "model")
+    g.link(pos, 0, guider, "positive")
+    g.link(neg, 0, guider, "negative")
+    for src, name in ((noise, "noise"), (guider, "guider"), (sampler, "sampler"), (sched, "sigmas"),
+                      (latent, "latent_image")):
+        g.link(src, 0, run, name)
+    g.link(run, 0, image, "samples")
+    g.link(image, 0, save, "images")
+    return g.to_json()
+
+
+WORKFLOWS = {"digits_quickstart.json": digits_quickstart}
+
+
+def main() -> None:
+    out = ROOT / "workflows"
+    out.mkdir(exist_ok=True)
+    for name, build in WORKFLOWS.items():
+        (out / name).write_text(json.dumps(build(), indent=1) + "\n")
+        print(f"wrote workflows/{name}")
+
+
+if __name__ == "__main__":
+    main()

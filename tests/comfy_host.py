@@ -1,0 +1,70 @@
+"""Locate and boot the real ComfyUI host for tests (in process), and call its nodes like the executor does."""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def comfyui_path() -> Path:
+    """COMFYUI_PATH if set, else the host that scripts/setup.sh recorded or built."""
+    if os.environ.get("COMFYUI_PATH"):
+        return Path(os.environ["COMFYUI_PATH"])
+    recorded = REPO / ".host" / "comfyui_path"
+    if recorded.is_file():
+        return Path(recorded.read_text().strip())
+    return REPO / ".host" / "ComfyUI"
+
+
+_booted = False
+
+
+def boot_comfyui():
+    """Import the real ComfyUI in CPU mode and load its extra nodes plus custom nodes (RectiFlow). Once per process."""
+    global _booted
+    path = comfyui_path()
+    if not (path / "main.py").is_file():
+        raise RuntimeError(f"no ComfyUI at {path}; run scripts/setup.sh first")
+    if not _booted:
+        sys.path.insert(0, str(path))
+        from comfy.cli_args import args
+
+        args.cpu = True
+        args.disable_all_custom_nodes = False
+        import nodes as comfy_nodes
+
+        asyncio.run(comfy_nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
+        if "RectiFlowDigitsModelLoader" not in comfy_nodes.NODE_CLASS_MAPPINGS:
+            raise RuntimeError("ComfyUI did not load the RectiFlow pack from custom_nodes/")
+        _booted = True
+    import nodes as comfy_nodes
+
+    return comfy_nodes
+
+
+def run_node(node_type: str, **inputs):
+    """Execute one node class by id with keyword inputs (V1 or V3) and return its output tuple."""
+    comfy_nodes = boot_comfyui()
+    cls = comfy_nodes.NODE_CLASS_MAPPINGS[node_type]
+    if hasattr(cls, "FUNCTION") and not hasattr(cls, "define_schema"):
+        return getattr(cls(), cls.FUNCTION)(**inputs)
+    out = cls.execute(**inputs)
+    if asyncio.iscoroutine(out):
+        out = asyncio.run(out)
+    return tuple(out.args)
+
+
+def load_runner():
+    """scripts/run_workflow.py as a module (scripts/ is not a package)."""
+    import importlib.util
+
+    name = "rectiflow_run_workflow"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / "run_workflow.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

@@ -1,0 +1,112 @@
+"""A real ComfyUI server on a loopback port: /object_info, every workflow, bad input keeps it up."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import requests
+
+from comfy_host import REPO, comfyui_path, load_runner
+
+pytestmark = pytest.mark.server
+
+
+runner = load_runner()
+WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
+
+
+@pytest.fixture(scope="module")
+def server():
+    scratch = Path(tempfile.mkdtemp(prefix="rectiflow-server-test-"))
+    process, base_url = runner.start_server(comfyui_path(), sys.executable, log_path=scratch / "server.log",
+                                            extra_args=runner.isolated_server_args(scratch))
+    try:
+        yield base_url
+    finally:
+        runner.stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def object_info(server):
+    return requests.get(f"{server}/object_info", timeout=120).json()
+
+
+def test_object_info_lists_every_rectiflow_node_with_category_and_tooltips(comfy, object_info):
+    ours = {k for k, cls in comfy.NODE_CLASS_MAPPINGS.items() if k.startswith("RectiFlow")}
+    assert ours, "the pack registered no nodes in process"
+    listed = {k for k in object_info if k.startswith("RectiFlow")}
+    assert listed == ours
+    for node_id in ours:
+        info = object_info[node_id]
+        assert info["category"].startswith("sampling/rectiflow/"), node_id
+        assert info["description"], node_id
+        assert "rectiflow" in info["python_module"], node_id
+        for section in ("required", "optional"):
+            for name, spec in info["input"].get(section, {}).items():
+                assert len(spec) > 1 and spec[1].get("tooltip"), f"{node_id}.{name} has no tooltip"
+
+
+def run_ui_workflow(base_url, object_info, workflow: dict, out_dir: Path):
+    return runner.run_prompt(base_url, runner.ui_to_api(workflow, object_info), out_dir, timeout=300)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
+def test_every_workflow_runs_without_error(server, object_info, path, tmp_path):
+    saved = run_ui_workflow(server, object_info, json.loads(path.read_text()), tmp_path)
+    assert saved and all(p.stat().st_size > 0 for p in saved)
+
+
+def test_quickstart_grid_is_ten_columns_of_digits(server, object_info, tmp_path):
+    from PIL import Image
+
+    workflow = json.loads((REPO / "workflows" / "digits_quickstart.json").read_text())
+    saved = run_ui_workflow(server, object_info, workflow, tmp_path)
+    image = Image.open(saved[0])
+    assert image.size == (10 * 16 * 4, 4 * 16 * 4)
+
+
+def set_widget(workflow: dict, node_type: str, index: int, value):
+    node = next(n for n in workflow["nodes"] if n["type"] == node_type)
+    node["widgets_values"][index] = value
+    return node["id"]
+
+
+@pytest.mark.parametrize("node_type, index, value, message", [
+    ("RectiFlowDigitsLabel", 0, "12", "labels: '12' is not a digit label"),
+    ("RectiFlowDigitsModelLoader", 1, "/nonexistent/model.safetensors", "custom_path: model file"),
+])
+def test_bad_input_is_named_and_the_server_stays_up(server, object_info, tmp_path, node_type, index, value, message):
+    workflow = json.loads((REPO / "workflows" / "digits_quickstart.json").read_text())
+    node_id = set_widget(workflow, node_type, index, value)
+    with pytest.raises(runner.WorkflowError) as err:
+        run_ui_workflow(server, object_info, workflow, tmp_path)
+    assert err.value.node_id == str(node_id) and err.value.node_type == node_type
+    assert message in err.value.message
+    assert requests.get(f"{server}/system_stats", timeout=10).ok
+
+
+def test_wrong_latent_shape_is_named(server, tmp_path):
+    prompt = {
+        "1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "2": {"class_type": "RectiFlowDigitsLatentToImage", "inputs": {"samples": ["1", 0], "scale": 1,
+                                                                        "grid_columns": 0}},
+        "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}},
+    }
+    with pytest.raises(runner.WorkflowError, match=r"samples: expected a digits latent of shape \[batch, 1, 16, 16\]"):
+        runner.run_prompt(server, prompt, tmp_path, timeout=120)
+    assert requests.get(f"{server}/system_stats", timeout=10).ok
+
+
+def test_runner_cli_exits_nonzero_naming_the_node(server, tmp_path):
+    workflow = json.loads((REPO / "workflows" / "digits_quickstart.json").read_text())
+    node_id = set_widget(workflow, "RectiFlowDigitsLabel", 0, "3 seven")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(workflow))
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "run_workflow.py"), str(bad), "--server", server,
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert f"error in node {node_id} (RectiFlowDigitsLabel): labels: 'seven' is not a digit label" in result.stderr
