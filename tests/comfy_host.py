@@ -34,6 +34,7 @@ def boot_comfyui():
 
         args.cpu = True
         args.disable_all_custom_nodes = False
+        import utils.install_util  # noqa: F401  (as main.py: ComfyUI's utils package before nodes.py puts comfy/ on sys.path)
         import nodes as comfy_nodes
 
         asyncio.run(comfy_nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
