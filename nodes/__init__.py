@@ -5,8 +5,9 @@ from comfy_api.latest import ComfyExtension, io
 
 from .digits import DIGITS_NODES
 from .samplers import SAMPLER_NODES
+from .solvers import SOLVER_NODES
 
-ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES]
+ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES, *SOLVER_NODES]
 
 
 class RectiFlowExtension(ComfyExtension):

@@ -82,7 +82,45 @@ def digits_quickstart() -> dict:
     return g.to_json()
 
 
-WORKFLOWS = {"digits_quickstart.json": digits_quickstart}
+def digits_optimal_steps() -> dict:
+    """Few-step generation: 4 AB2 steps on Bellman-optimal sigmas, next to the straightness inspector's plot."""
+    g = Graph()
+    loader = g.node("RectiFlowDigitsModelLoader", ["digits_rf.safetensors", ""], [("MODEL", "MODEL")], pos=(0, 0))
+    pos = g.node("RectiFlowDigitsLabel", ["0 1 2 3 4 5 6 7 8 9"], [("CONDITIONING", "CONDITIONING")], pos=(0, 180))
+    neg = g.node("RectiFlowDigitsLabel", ["null"], [("CONDITIONING", "CONDITIONING")], pos=(0, 330))
+    latent = g.node("RectiFlowDigitsEmptyLatent", [20], [("LATENT", "LATENT")], pos=(0, 480))
+    guider = g.node("CFGGuider", [3.0], [("GUIDER", "GUIDER")],
+                    [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 0))
+    optimal = g.node("RectiFlowOptimalSteps", [0, "fixed", 64, 4], [("SIGMAS", "SIGMAS")],
+                     [("guider", "GUIDER"), ("latent_image", "LATENT")], pos=(360, 180))
+    inspector = g.node("RectiFlowStraightnessInspector", [0, "fixed", 64, 0.1],
+                       [("plot", "IMAGE"), ("recommended_steps", "INT"), ("report", "STRING")],
+                       [("guider", "GUIDER"), ("latent_image", "LATENT")], pos=(360, 400))
+    sampler = g.node("RectiFlowSamplerSelect", ["ab2"], [("SAMPLER", "SAMPLER")], pos=(360, 640))
+    noise = g.node("RandomNoise", [7, "fixed"], [("NOISE", "NOISE")], pos=(360, 760))
+    run = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
+                 [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
+                  ("latent_image", "LATENT")], pos=(720, 0))
+    image = g.node("RectiFlowDigitsLatentToImage", [4, 10], [("IMAGE", "IMAGE")], [("samples", "LATENT")],
+                   pos=(1080, 0))
+    save = g.node("SaveImage", ["rectiflow_optimal_4_steps"], [], [("images", "IMAGE")], pos=(1080, 200))
+    save_plot = g.node("SaveImage", ["rectiflow_straightness"], [], [("images", "IMAGE")], pos=(720, 400))
+    g.link(loader, 0, guider, "model")
+    g.link(pos, 0, guider, "positive")
+    g.link(neg, 0, guider, "negative")
+    for dst in (optimal, inspector):
+        g.link(guider, 0, dst, "guider")
+        g.link(latent, 0, dst, "latent_image")
+    for src, name in ((noise, "noise"), (guider, "guider"), (sampler, "sampler"), (optimal, "sigmas"),
+                      (latent, "latent_image")):
+        g.link(src, 0, run, name)
+    g.link(run, 0, image, "samples")
+    g.link(image, 0, save, "images")
+    g.link(inspector, 0, save_plot, "images")
+    return g.to_json()
+
+
+WORKFLOWS = {"digits_quickstart.json": digits_quickstart, "digits_optimal_steps.json": digits_optimal_steps}
 
 
 def main() -> None:

@@ -69,3 +69,13 @@ def load_runner():
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def pack_module(relative: str):
+    """A RectiFlow submodule as ComfyUI loaded it (ComfyUI names the pack after its folder path, so
+    `import rectiflow.x` in a test is a different module object with its own classes and caches)."""
+    import importlib
+
+    comfy_nodes = boot_comfyui()
+    root = comfy_nodes.NODE_CLASS_MAPPINGS["RectiFlowDigitsModelLoader"].__module__.rsplit(".nodes.", 1)[0]
+    return importlib.import_module(f"{root}.{relative}")

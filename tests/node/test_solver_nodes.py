@@ -1,0 +1,144 @@
+"""Solver, schedule, inversion, optimal-steps and straightness nodes inside the real ComfyUI (digits model)."""
+import pytest
+import torch
+
+from comfy_host import pack_module, run_node
+from digits_helpers import DEFAULT_CFG, accuracy, digits_model, empty_latent, labels_cond
+from rectiflow.samplers.solvers import SOLVERS
+
+LABELS = list(range(10))
+
+
+def cfg_guider(cfg=DEFAULT_CFG, labels="0 1 2 3 4 5 6 7 8 9"):
+    return run_node("CFGGuider", model=digits_model(), positive=labels_cond(labels), negative=labels_cond("null"),
+                    cfg=cfg)[0]
+
+
+def sample(guider, sampler, sigmas, latent, seed=5, noise=None):
+    noise = noise or run_node("RandomNoise", noise_seed=seed)[0]
+    return run_node("SamplerCustomAdvanced", noise=noise, guider=guider, sampler=sampler, sigmas=sigmas,
+                    latent_image=latent)[0]
+
+
+def simple_sigmas(steps):
+    return run_node("BasicScheduler", model=digits_model(), scheduler="simple", steps=steps, denoise=1.0)[0]
+
+
+@pytest.mark.parametrize("solver", [s for s in SOLVERS if s != "adaptive"])
+def test_every_solver_draws_the_requested_digits(comfy, solver):
+    sampler = run_node("RectiFlowSamplerSelect", solver=solver)[0]
+    out = sample(cfg_guider(), sampler, simple_sigmas(12), empty_latent(20))["samples"]
+    assert torch.isfinite(out).all()
+    assert accuracy(out, LABELS) >= 0.85
+
+
+def test_adaptive_solver_respects_its_budget(comfy):
+    SolverBudgetError = pack_module("samplers.solvers").SolverBudgetError
+    good = run_node("RectiFlowSamplerAdaptive", rtol=1e-2, atol=1e-3, max_nfe=400)[0]
+    out = sample(cfg_guider(), good, torch.tensor([1.0, 0.0]), empty_latent(10))["samples"]
+    assert accuracy(out, LABELS) >= 0.85
+    tight = run_node("RectiFlowSamplerAdaptive", rtol=1e-7, atol=1e-8, max_nfe=6)[0]
+    with pytest.raises(SolverBudgetError, match="max_nfe"):
+        sample(cfg_guider(), tight, torch.tensor([1.0, 0.0]), empty_latent(2))
+
+
+def test_sde_at_zero_noise_equals_euler(comfy):
+    sde = run_node("RectiFlowSamplerSDE", noise_scale=0.0, diffusion="sigma")[0]
+    euler = run_node("RectiFlowSamplerSelect", solver="euler")[0]
+    a = sample(cfg_guider(), sde, simple_sigmas(10), empty_latent(4))["samples"]
+    b = sample(cfg_guider(), euler, simple_sigmas(10), empty_latent(4))["samples"]
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def round_trip_error(solver: str, steps: int) -> float:
+    guider = run_node("BasicGuider", model=digits_model(), conditioning=labels_cond("0 1 2 3 4 5 6 7 8 9"))[0]
+    sigmas = simple_sigmas(steps)
+    clean = sample(guider, run_node("RectiFlowSamplerSelect", solver="rk4")[0], simple_sigmas(32), empty_latent(10))
+    sampler = run_node("RectiFlowSamplerSelect", solver=solver)[0]
+    inverted, noise = run_node("RectiFlowInvert", guider=guider, sampler=sampler, sigmas=sigmas, latent_image=clean)
+    assert torch.isfinite(inverted["samples"]).all()
+    back = sample(guider, sampler, sigmas, clean, noise=noise)["samples"]
+    return (back - clean["samples"]).pow(2).mean().sqrt().item()
+
+
+def test_inversion_round_trip_beats_euler_and_tightens_with_nfe(comfy):
+    euler = round_trip_error("euler", 16)
+    coarse, fine = round_trip_error("rf_solver", 4), round_trip_error("rf_solver", 16)
+    assert fine < coarse
+    assert fine < euler / 5, (euler, fine)
+    assert fine < 0.01
+
+
+def test_inversion_matches_the_solver_on_the_bare_network(comfy):
+    """The node's ComfyUI path (guider, noise scaling, no 1/(1 - sigma) at sigma 1) equals the pure solver run on
+    the network itself."""
+    from safetensors.torch import load_file
+
+    from comfy_host import REPO
+    from rectiflow.models.digits import DEFAULT_CONFIG, DigitsUNet, label_one_hot
+    from rectiflow.samplers.solvers import sample_rf_solver
+
+    net = DigitsUNet(**DEFAULT_CONFIG)
+    net.load_state_dict(load_file(str(REPO / "weights" / "digits_rf.safetensors")))
+    context = label_one_hot(torch.tensor([3, 7]))
+
+    def bare_model(x, sigma, **_):
+        return x - sigma.view(-1, 1, 1, 1) * net(x, sigma * 1000, context)
+
+    clean = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(4)).clamp(-1, 1)
+    sigmas = simple_sigmas(6)
+    guider = run_node("BasicGuider", model=digits_model(), conditioning=labels_cond("3 7"))[0]
+    inverted = run_node("RectiFlowInvert", guider=guider, sampler=run_node("RectiFlowSamplerSelect", solver="rf_solver")[0],
+                        sigmas=sigmas, latent_image={"samples": clean})[0]["samples"]
+    with torch.no_grad():
+        expected = sample_rf_solver(bare_model, clean, sigmas.flip(0))
+    torch.testing.assert_close(inverted, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_inversion_rejects_an_eps_model(comfy):
+    eps_model = run_node("ModelSamplingDiscrete", model=digits_model(), sampling="eps", zsnr=False)[0]
+    guider = run_node("BasicGuider", model=eps_model, conditioning=labels_cond("1"))[0]
+    with pytest.raises(ValueError, match=r"guider: expected a flow \(CONST\) model"):
+        run_node("RectiFlowInvert", guider=guider, sampler=run_node("RectiFlowSamplerSelect", solver="euler")[0],
+                 sigmas=simple_sigmas(4), latent_image=empty_latent(1))
+
+
+def test_optimal_steps_are_deterministic_cached_and_better_than_uniform(comfy):
+    solver_nodes = pack_module("nodes.solvers")
+    from rectiflow.samplers.trajectory import euler_jump_costs, path_cost
+
+    guider, latent = cfg_guider(), empty_latent(10)
+    solver_nodes._TRAJECTORY_CACHE.clear()
+    first = run_node("RectiFlowOptimalSteps", guider=guider, latent_image=latent, noise_seed=1, fine_steps=32, steps=4)[0]
+    cached = len(solver_nodes._TRAJECTORY_CACHE)
+    assert cached == 1
+    again = run_node("RectiFlowOptimalSteps", guider=guider, latent_image=latent, noise_seed=1, fine_steps=32, steps=4)[0]
+    assert len(solver_nodes._TRAJECTORY_CACHE) == cached
+    torch.testing.assert_close(first, again, rtol=0, atol=0)
+    assert first.shape == (5,) and first[0] == 1 and first[-1] == 0 and (first.diff() < 0).all()
+    traj = solver_nodes.reference_for(guider, latent, 1, 32)
+    costs = euler_jump_costs(traj)
+    chosen = [int((traj.sigmas - s).abs().argmin()) for s in first.double()]
+    assert path_cost(costs, chosen) <= path_cost(costs, [0, 8, 16, 24, 32]) + 1e-12
+
+
+def test_straightness_inspector_reports_and_plots(comfy):
+    image, steps, report = run_node("RectiFlowStraightnessInspector", guider=cfg_guider(), latent_image=empty_latent(4),
+                                    noise_seed=0, fine_steps=24, tolerance=0.05)
+    assert image.shape[0] == 1 and image.shape[-1] == 3 and image.std() > 0.01
+    assert 1 <= steps <= 24
+    assert f"recommended steps: {steps}" in report
+
+
+@pytest.mark.parametrize("node, inputs", [
+    ("RectiFlowFlowShiftScheduler", {"steps": 8, "shift": 3.0}),
+    ("RectiFlowFluxShiftScheduler", {"steps": 8, "width": 1024, "height": 1024, "base_shift": 0.5, "max_shift": 1.15}),
+    ("RectiFlowLinearQuadraticScheduler", {"steps": 8, "threshold_noise": 0.025}),
+    ("RectiFlowBetaScheduler", {"steps": 8, "alpha": 0.6, "beta": 0.6}),
+])
+def test_schedule_nodes(comfy, node, inputs):
+    sigmas = run_node(node, **inputs)[0]
+    assert sigmas.shape == (9,) and float(sigmas[0]) == pytest.approx(1.0) and float(sigmas[-1]) == 0.0
+    assert (sigmas.diff() < 0).all()
+    with pytest.raises(ValueError, match="steps"):
+        run_node(node, **{**inputs, "steps": 0})
