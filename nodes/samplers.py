@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import functools
 
+import torch
+
 from comfy_api.latest import io
 
 import comfy.model_management
@@ -14,9 +16,14 @@ CATEGORY = "sampling/rectiflow/samplers"
 
 
 def with_interrupts(solver):
-    """Wrap a solver so every step checks ComfyUI's interrupt flag before forwarding the progress callback."""
+    """Wrap a solver: reject non-finite starting latents, check ComfyUI's interrupt flag every step and forward the
+    progress callback."""
     @functools.wraps(solver)
     def run(model, x, sigmas, extra_args=None, callback=None, disable=None, **options):
+        if not torch.isfinite(x).all():
+            raise ValueError("latent_image/noise: the starting latent contains NaN or infinite values; expected "
+                             "finite numbers (check the noise and latent inputs)")
+
         def step_callback(info: dict) -> None:
             comfy.model_management.throw_exception_if_processing_interrupted()
             if callback is not None:

@@ -98,3 +98,9 @@ def test_previews_decode_the_digits_latent(comfy):
     assert len(previews) == 3
     kind, image, _ = previews[-1]
     assert kind == "JPEG" and image.size == (16, 16)
+
+
+def test_digits_accuracy_at_32_euler_steps_and_default_guidance(comfy):
+    sigmas = run_node("BasicScheduler", model=digits_model(), scheduler="simple", steps=32, denoise=1.0)[0]
+    samples = custom_advanced(run_node("RectiFlowSamplerEuler")[0], sigmas, batch=200, seed=11)
+    assert accuracy(samples, LABELS) >= 0.9

@@ -142,3 +142,26 @@ def test_schedule_nodes(comfy, node, inputs):
     assert (sigmas.diff() < 0).all()
     with pytest.raises(ValueError, match="steps"):
         run_node(node, **{**inputs, "steps": 0})
+
+
+@pytest.mark.parametrize("sigmas, message", [
+    (torch.tensor([1.0, 0.4, 0.6, 0.0]), "sigmas: must be strictly decreasing"),
+    (torch.tensor([1.0, float("nan"), 0.0]), "sigmas: contains NaN"),
+    (torch.tensor([2.0, 1.0, 0.0]), r"sigmas: flow sigmas must lie in \[0, 1\]"),
+])
+def test_bad_sigmas_are_named_through_comfyui(comfy, sigmas, message):
+    with pytest.raises(ValueError, match=message):
+        sample(cfg_guider(), run_node("RectiFlowSamplerSelect", solver="heun")[0], sigmas, empty_latent(2))
+
+
+def test_nan_latent_is_named(comfy):
+    latent = {"samples": torch.full((2, 1, 16, 16), float("nan"))}
+    with pytest.raises(ValueError, match="latent_image/noise: the starting latent contains NaN"):
+        sample(cfg_guider(), run_node("RectiFlowSamplerSelect", solver="euler")[0], simple_sigmas(4), latent)
+
+
+def test_optimal_steps_rejects_an_eps_model(comfy):
+    with pytest.raises(ValueError, match="guider: expected a flow"):
+        run_node("RectiFlowOptimalSteps", guider=run_node("BasicGuider", model=run_node(
+            "ModelSamplingDiscrete", model=digits_model(), sampling="eps", zsnr=False)[0],
+            conditioning=labels_cond("1"))[0], latent_image=empty_latent(1), noise_seed=0, fine_steps=8, steps=2)

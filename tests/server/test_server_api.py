@@ -110,3 +110,14 @@ def test_runner_cli_exits_nonzero_naming_the_node(server, tmp_path):
                              "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert f"error in node {node_id} (RectiFlowDigitsLabel): labels: 'seven' is not a digit label" in result.stderr
+
+
+def test_missing_conditioning_is_rejected_by_name(server, object_info, tmp_path):
+    workflow = json.loads((REPO / "workflows" / "digits_quickstart.json").read_text())
+    api = runner.ui_to_api(workflow, object_info)
+    guider_id = next(k for k, n in api.items() if n["class_type"] == "CFGGuider")
+    del api[guider_id]["inputs"]["positive"]
+    with pytest.raises(runner.PromptRejected) as err:
+        runner.run_prompt(server, api, tmp_path, timeout=120)
+    assert "positive" in str(err.value) and "Required input is missing" in str(err.value)
+    assert requests.get(f"{server}/system_stats", timeout=10).ok
