@@ -165,3 +165,20 @@ def test_optimal_steps_rejects_an_eps_model(comfy):
         run_node("RectiFlowOptimalSteps", guider=run_node("BasicGuider", model=run_node(
             "ModelSamplingDiscrete", model=digits_model(), sampling="eps", zsnr=False)[0],
             conditioning=labels_cond("1"))[0], latent_image=empty_latent(1), noise_seed=0, fine_steps=8, steps=2)
+
+
+@pytest.mark.parametrize("solver", [s for s in SOLVERS if s != "adaptive"])
+def test_every_solver_reports_progress_and_previews_each_step(comfy, solver):
+    import comfy.utils
+    from comfy.cli_args import LatentPreviewMethod, args
+
+    seen = []
+    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: seen.append((value, preview)))
+    old, args.preview_method = args.preview_method, LatentPreviewMethod.Latent2RGB
+    try:
+        sample(cfg_guider(), run_node("RectiFlowSamplerSelect", solver=solver)[0], simple_sigmas(5), empty_latent(2))
+    finally:
+        args.preview_method = old
+        comfy.utils.set_progress_bar_global_hook(None)
+    assert [v for v, _ in seen] == [1, 2, 3, 4, 5]
+    assert all(p is not None for _, p in seen)
