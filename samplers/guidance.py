@@ -484,18 +484,18 @@ def cfgpp_velocity(sigma: float, sigma_next: float, v_cond: Tensor, v_uncond: Te
 
 
 def rectified_cfgpp_step(model_fn: ModelFn, x: Tensor, sigma: float, sigma_next: float, *, w: float,
-                         predictor_fraction: float = 0.5) -> Tensor:
+                         predictor_fraction: float = 0.5, cond_fn: VelocityFn | None = None) -> Tensor:
     """Rectified-CFG++ (arXiv 2510.07631) predictor-corrector step; model_fn(x, sigma) -> (v_c, v_u):
     predictor x_p = x + f (sigma' - sigma) v_c(x, sigma) at sigma_p = sigma + f (sigma' - sigma);
     corrector v = v_c(x, sigma) + w (v_c(x_p, sigma_p) - v_u(x_p, sigma_p)); x' = x + (sigma' - sigma) v.
 
     f = 0.5 is the paper's half step; the official SD3 code steps the full dt (f = 1) but evaluates
     the corrector at the start time. The paper's time schedule of w is not reproduced: pass w per step.
-    Costs two (cond, uncond) model calls.
+    Costs two (cond, uncond) model calls, or one cond call plus one pair when `cond_fn` (x, sigma) -> v_c is given.
     """
     validate_rectified_cfgpp(w, predictor_fraction)
     sigma, sigma_next = _scalar(sigma, "sigma"), _scalar(sigma_next, "sigma_next")
-    v_cond, _ = model_fn(x, sigma)
+    v_cond = cond_fn(x, sigma) if cond_fn is not None else model_fn(x, sigma)[0]
     sigma_p = sigma + predictor_fraction * (sigma_next - sigma)
     x_p = x + (sigma_p - sigma) * v_cond
     v_cond_p, v_uncond_p = model_fn(x_p, sigma_p)

@@ -129,3 +129,12 @@ def test_cfgpp_flow_euler_step():
     v_eff = g.cfgpp_velocity(0.5, 0.25, v_c, v_u, lam=0.5)
     torch.testing.assert_close(v_eff, t([1.5, 0.5]))
     torch.testing.assert_close(x + (0.25 - 0.5) * v_eff, t([0.625, 1.875]))
+
+
+def test_std_rescale_blends_towards_the_reference_std():
+    guided, reference = t([[2.0, -2.0]]), t([[1.0, -1.0]])
+    # std(ref) / std(guided) = 0.5: phi 1 -> [1, -1], phi 0.5 -> 0.5 [1, -1] + 0.5 [2, -2]
+    torch.testing.assert_close(g.std_rescale(guided, reference, 1.0), t([[1.0, -1.0]]))
+    torch.testing.assert_close(g.std_rescale(guided, reference, 0.5), t([[1.5, -1.5]]))
+    v_c, v_u = t([[1.0, -1.0]]), t([[0.5, 0.0]])
+    torch.testing.assert_close(g.std_rescale(g.cfg(v_c, v_u, 3.0), v_c, 0.7), g.rescale_cfg(v_c, v_u, w=3.0, phi=0.7))

@@ -91,3 +91,17 @@ def test_cfg_mp_step():
     calls.clear()
     torch.testing.assert_close(g.cfg_mp_step(cond, uncond, x, 0.4, 0.2, w=2.0), t([1.0]))
     assert len(calls) == 2
+
+
+def test_rectified_cfgpp_predictor_can_use_a_cond_only_call():
+    pairs, conds = [], []
+    def model_fn(x, sigma):
+        pairs.append(sigma)
+        return x + sigma, 2 * x
+    def cond_fn(x, sigma):
+        conds.append(sigma)
+        return x + sigma
+    x = t([1.0])
+    out = g.rectified_cfgpp_step(model_fn, x, 1.0, 0.5, w=2.0, cond_fn=cond_fn)
+    torch.testing.assert_close(out, g.rectified_cfgpp_step(lambda y, s: (y + s, 2 * y), x, 1.0, 0.5, w=2.0))
+    assert conds == [1.0] and pairs == [0.75]
