@@ -4,10 +4,11 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .digits import DIGITS_NODES
+from .guidance import GUIDANCE_NODES
 from .samplers import SAMPLER_NODES
 from .solvers import SOLVER_NODES
 
-ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES, *SOLVER_NODES]
+ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES, *SOLVER_NODES, *GUIDANCE_NODES]
 
 
 class RectiFlowExtension(ComfyExtension):

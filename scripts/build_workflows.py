@@ -123,6 +123,78 @@ def digits_optimal_steps() -> dict:
 WORKFLOWS = {"digits_quickstart.json": digits_quickstart, "digits_optimal_steps.json": digits_optimal_steps}
 
 
+def guidance_digits_inputs(g: Graph, batch: int) -> tuple[dict, dict, dict, dict]:
+    """Digits model, one label per column, null negative and an empty latent (the guidance workflows' inputs)."""
+    loader = g.node("RectiFlowDigitsModelLoader", ["digits_rf.safetensors", ""], [("MODEL", "MODEL")], pos=(0, 0))
+    pos = g.node("RectiFlowDigitsLabel", ["0 1 2 3 4 5 6 7 8 9"], [("CONDITIONING", "CONDITIONING")],
+                 pos=(0, 180), title="Positive: one label per column")
+    neg = g.node("RectiFlowDigitsLabel", ["null"], [("CONDITIONING", "CONDITIONING")], pos=(0, 330),
+                 title="Negative: null label")
+    latent = g.node("RectiFlowDigitsEmptyLatent", [batch], [("LATENT", "LATENT")], pos=(0, 480))
+    return loader, pos, neg, latent
+
+
+def guidance_raag_few_steps() -> dict:
+    """RAAG at 6 Euler steps: adaptive weight, strong where cond and uncond agree, weak where they differ."""
+    g = Graph()
+    loader, pos, neg, latent = guidance_digits_inputs(g, 20)
+    guider = g.node("RectiFlowGuiderRAAG", [6.0, 4.0], [("GUIDER", "GUIDER")],
+                    [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 0),
+                    title="RAAG (digits: w_max 6, alpha 4; SD3.5: 18, 12)")
+    noise = g.node("RandomNoise", [2026, "fixed"], [("NOISE", "NOISE")], pos=(360, 200))
+    sampler = g.node("RectiFlowSamplerEuler", [], [("SAMPLER", "SAMPLER")], pos=(360, 340))
+    sched = g.node("BasicScheduler", ["simple", 6, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
+                   pos=(360, 440), title="6 steps")
+    run = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
+                 [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
+                  ("latent_image", "LATENT")], pos=(720, 0))
+    image = g.node("RectiFlowDigitsLatentToImage", [4, 10], [("IMAGE", "IMAGE")], [("samples", "LATENT")],
+                   pos=(1080, 0))
+    save = g.node("SaveImage", ["rectiflow_raag_few_steps"], [], [("images", "IMAGE")], pos=(1080, 200))
+    for src, dst, name in ((loader, guider, "model"), (loader, sched, "model"), (pos, guider, "positive"),
+                           (neg, guider, "negative"), (noise, run, "noise"), (guider, run, "guider"),
+                           (sampler, run, "sampler"), (sched, run, "sigmas"), (latent, run, "latent_image"),
+                           (run, image, "samples"), (image, save, "images")):
+        g.link(src, 0, dst, name)
+    return g.to_json()
+
+
+def guidance_smc_inspector() -> dict:
+    """SMC-CFG through the Guidance Inspector: the digits, a plot of r, |e|, effective w and switching per step,
+    and the numbers as text."""
+    g = Graph()
+    loader, pos, neg, latent = guidance_digits_inputs(g, 20)
+    guider = g.node("RectiFlowGuiderSMCCFG", [3.0, 5.0, 0.05, 0, "sign", 0.1], [("GUIDER", "GUIDER")],
+                    [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 0),
+                    title="SMC-CFG (digits: w 3, K 0.05; SD3.5: w 7.5, K 0.2)")
+    noise = g.node("RandomNoise", [2026, "fixed"], [("NOISE", "NOISE")], pos=(360, 260))
+    sampler = g.node("KSamplerSelect", ["heun"], [("SAMPLER", "SAMPLER")], pos=(360, 400))
+    sched = g.node("BasicScheduler", ["simple", 12, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
+                   pos=(360, 500))
+    inspector = g.node("RectiFlowGuidanceInspector", [],
+                       [("output", "LATENT"), ("plot", "IMAGE"), ("report", "STRING")],
+                       [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
+                        ("latent_image", "LATENT")], pos=(720, 0))
+    image = g.node("RectiFlowDigitsLatentToImage", [4, 10], [("IMAGE", "IMAGE")], [("samples", "LATENT")],
+                   pos=(1080, 0))
+    save = g.node("SaveImage", ["rectiflow_smc_digits"], [], [("images", "IMAGE")], pos=(1080, 200))
+    save_plot = g.node("SaveImage", ["rectiflow_smc_inspector"], [], [("images", "IMAGE")], pos=(1080, 500),
+                       title="Guidance Inspector plot")
+    text = g.node("PreviewAny", [], [], [("source", "*")], pos=(720, 400), title="Guidance Inspector numbers")
+    for src, dst, name in ((loader, guider, "model"), (loader, sched, "model"), (pos, guider, "positive"),
+                           (neg, guider, "negative"), (noise, inspector, "noise"), (guider, inspector, "guider"),
+                           (sampler, inspector, "sampler"), (sched, inspector, "sigmas"),
+                           (latent, inspector, "latent_image"), (inspector, image, "samples"), (image, save, "images")):
+        g.link(src, 0, dst, name)
+    g.link(inspector, 1, save_plot, "images")
+    g.link(inspector, 2, text, "source")
+    return g.to_json()
+
+
+WORKFLOWS.update({"guidance_raag_few_steps.json": guidance_raag_few_steps,
+                  "guidance_smc_inspector.json": guidance_smc_inspector})
+
+
 def main() -> None:
     out = ROOT / "workflows"
     out.mkdir(exist_ok=True)

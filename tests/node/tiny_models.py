@@ -16,13 +16,13 @@ def _patcher(config_cls, unet_config: dict, seed: int):
     import comfy.model_management
     import comfy.model_patcher
 
-    torch.manual_seed(seed)
-    config = config_cls(unet_config)
+    config = config_cls(dict(unet_config))
     config.set_inference_dtype(torch.float32, None)
     model = config.get_model({}, device=comfy.model_management.unet_offload_device())
-    with torch.no_grad():
-        for p in model.diffusion_model.parameters():
-            p.copy_(torch.randn_like(p) * 0.05)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():  # ComfyUI leaves weights and buffers (SD3's pos_embed) uninitialised
+        for t in [*model.diffusion_model.parameters(), *model.diffusion_model.buffers()]:
+            t.copy_(torch.randn(t.shape, generator=gen) * 0.05)
     return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
                                             offload_device=comfy.model_management.unet_offload_device())
 

@@ -1,0 +1,349 @@
+"""Guidance nodes: a GUIDER per law, chaining MODEL patches for KSampler, and the Guidance Inspector.
+
+The laws live in samplers/guidance.py (pure torch); guidance_core.py puts them into ComfyUI's sampling path and
+guidance_inspector.py records what they do.
+"""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..samplers import guidance as g
+from .guidance_core import (APGLaw, CFGPPLaw, CFGZeroStarLaw, IntervalLaw, RAAGLaw, RCFGLaw, RescaleLaw, ScheduleLaw,
+                            SMCLaw, cfg_mp, law_guider, patch_model, rectified_cfgpp, step_guider)
+from .guidance_inspector import GuidanceRecorder, InspectedGuider, inspector_plot, inspector_report
+
+CATEGORY = "sampling/rectiflow/guidance"
+
+def guider_inputs() -> list:
+    return [io.Model.Input("model", tooltip="Flow (CONST) model; hooks and patches already on it keep working."),
+            io.Conditioning.Input("positive", tooltip="Conditional prompt (areas and masks are honoured)."),
+            io.Conditioning.Input("negative", tooltip="Unconditional / negative prompt.")]
+
+
+def weight_input(default: float, what: str = "Guidance weight w") -> io.Float.Input:
+    return io.Float.Input("w", default=default, min=0.0, max=100.0, step=0.1, round=0.01,
+                          tooltip=f"{what} (0 unconditional, 1 conditional, > 1 guided).")
+
+
+def guider_output() -> io.Guider.Output:
+    return io.Guider.Output(tooltip="GUIDER for SamplerCustomAdvanced or the Guidance Inspector.")
+
+
+class GuiderRAAG(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowGuiderRAAG", display_name="RectiFlow Guider RAAG", category=CATEGORY,
+            description="Ratio-aware adaptive guidance (arXiv 2508.03442): r = |v_c - v_u| / |v_u| per sample, "
+                        "w = 1 + (w_max - 1) exp(-alpha r). Strong guidance where cond and uncond agree, little where "
+                        "they already differ, so few-step sampling does not overshoot. SD3.5: w_max 18, alpha 12; "
+                        "Qwen-Image: w_max 10, alpha 8.",
+            inputs=[*guider_inputs(),
+                    io.Float.Input("w_max", default=18.0, min=0.0, max=100.0, step=0.1, round=0.01,
+                                   tooltip="Largest weight, reached where r = 0 (SD3.5 18, Qwen-Image 10)."),
+                    io.Float.Input("alpha", default=12.0, min=0.0, max=100.0, step=0.1, round=0.01,
+                                   tooltip="Decay of w with the ratio r (SD3.5 12, Qwen-Image 8); 0 is CFG at w_max.")],
+            outputs=[guider_output()])
+
+    @classmethod
+    def execute(cls, model, positive, negative, w_max: float, alpha: float) -> io.NodeOutput:
+        return io.NodeOutput(law_guider(model, positive, negative, RAAGLaw(w_max, alpha)))
+
+
+def smc_inputs() -> list:
+    return [io.Float.Input("lam", default=5.0, min=0.0, max=100.0, step=0.1, round=0.01,
+                           tooltip="lambda, slope of the sliding surface s = (e - e_prev) + lambda e_prev."),
+            io.Float.Input("k", default=0.2, min=0.0, max=10.0, step=0.01, round=0.001,
+                           tooltip="Switching gain K in velocity units: e' = e - K sw(s). 0 is plain CFG."),
+            io.Int.Input("warmup_steps", default=0, min=0, max=1000,
+                         tooltip="First steps that return the conditional prediction and leave the state alone."),
+            io.Combo.Input("switching", options=list(g.SWITCHING_VARIANTS), default="sign",
+                           tooltip="sign (the paper), or the smooth variants tanh(s / phi) and sat(s / phi)."),
+            io.Float.Input("phi", default=0.1, min=0.0, max=10.0, step=0.01, round=0.001,
+                           tooltip="Boundary layer width of tanh / sat switching (> 0 for them); with sign it only "
+                                   "sets the Inspector's near-surface band.")]
+
+
+class GuiderSMCCFG(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowGuiderSMCCFG", display_name="RectiFlow Guider SMC-CFG", category=CATEGORY,
+            description="Sliding-mode CFG (CFG-Ctrl, arXiv 2603.03281), the official discrete law in velocity space: "
+                        "e = v_c - v_u, s = (e - e'_prev) + lambda e'_prev, e' = e - K sign(s), v = v_u + w e'. "
+                        "The memory is reset every run and advanced by the sigma's schedule step. Recommended w: "
+                        "SD3.5 7.5, Flux 2-3, Qwen-Image 4, Wan 5 (lambda 5, K 0.2).",
+            inputs=[*guider_inputs(), weight_input(7.5, "Guidance weight w (SD3.5 7.5, Flux 2-3, Qwen 4, Wan 5)"),
+                    *smc_inputs()],
+            outputs=[guider_output()])
+
+    @classmethod
+    def execute(cls, model, positive, negative, w: float, lam: float, k: float, warmup_steps: int,
+                switching: str, phi: float) -> io.NodeOutput:
+        law = SMCLaw(w, lam, k, warmup_steps, switching, phi)
+        return io.NodeOutput(law_guider(model, positive, negative, law))
+
+
+class GuiderCFGZeroStar(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowGuiderCFGZeroStar", display_name="RectiFlow Guider CFG-Zero*", category=CATEGORY,
+            description="CFG-Zero* (arXiv 2503.18886) in velocity space: s* = <v_c, v_u> / |v_u|^2 per sample, "
+                        "v = s* v_u + w (v_c - s* v_u); the first zero_init_steps output zero velocity (and skip "
+                        "the model's uncond pass).",
+            inputs=[*guider_inputs(), weight_input(4.0),
+                    io.Int.Input("zero_init_steps", default=1, min=0, max=1000,
+                                 tooltip="Number of first steps with zero velocity (the official code's "
+                                         "zero_init_steps=0 zeroes one step, our 1)."),
+                    io.Boolean.Input("optimized_scale", default=True,
+                                     tooltip="Use the optimised scale s*; off forces s* = 1 (plain CFG).")],
+            outputs=[guider_output()])
+
+    @classmethod
+    def execute(cls, model, positive, negative, w: float, zero_init_steps: int,
+                optimized_scale: bool) -> io.NodeOutput:
+        return io.NodeOutput(law_guider(model, positive, negative, CFGZeroStarLaw(w, zero_init_steps, optimized_scale)))
+
+
+class GuiderAPG(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowGuiderAPG", display_name="RectiFlow Guider APG", category=CATEGORY,
+            description="Adaptive projected guidance (arXiv 2410.02416) on x0 = x - sigma v, converted back exactly: "
+                        "momentum average of x0_c - x0_u, norm threshold, then only the part orthogonal to x0_c "
+                        "(plus eta times the parallel part) is amplified.",
+            inputs=[*guider_inputs(), weight_input(4.0),
+                    io.Float.Input("momentum", default=-0.5, min=-0.99, max=0.99, step=0.01, round=0.001,
+                                   tooltip="Momentum beta of the running difference (the paper's -0.5)."),
+                    io.Float.Input("norm_threshold", default=0.0, min=0.0, max=1000.0, step=0.1, round=0.001,
+                                   tooltip="Clamp |D| to this L2 norm per sample; 0 disables (tuned per model and "
+                                           "resolution in the paper)."),
+                    io.Float.Input("eta", default=0.0, min=-10.0, max=10.0, step=0.01, round=0.001,
+                                   tooltip="Weight of the parallel component (0 is the paper's choice, 1 is CFG).")],
+            outputs=[guider_output()])
+
+    @classmethod
+    def execute(cls, model, positive, negative, w: float, momentum: float, norm_threshold: float,
+                eta: float) -> io.NodeOutput:
+        return io.NodeOutput(law_guider(model, positive, negative, APGLaw(w, momentum, norm_threshold, eta)))
+
+
+class GuiderLimitedInterval(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        lo, hi = IntervalLaw.sigma_lo, IntervalLaw.sigma_hi
+        return io.Schema(
+            node_id="RectiFlowGuiderLimitedInterval", display_name="RectiFlow Guider Limited Interval",
+            category=CATEGORY,
+            description="Guidance only in a sigma interval (arXiv 2404.07724); outside it the conditional prediction "
+                        "is used and the uncond pass is skipped. Defaults are the paper's SD-XL interval (0.28, 5.42] "
+                        "in EDM sigmas, converted to flow sigmas s / (1 + s).",
+            inputs=[*guider_inputs(), weight_input(4.0),
+                    io.Float.Input("sigma_lo", default=round(lo, 4), min=0.0, max=1.0, step=0.01, round=0.0001,
+                                   tooltip="Lower flow sigma of the guided interval."),
+                    io.Float.Input("sigma_hi", default=round(hi, 4), min=0.0, max=1.0, step=0.01, round=0.0001,
+                                   tooltip="Upper flow sigma of the guided interval.")],
+            outputs=[guider_output()])
+
+    @classmethod
+    def execute(cls, model, positive, negative, w: float, sigma_lo: float, sigma_hi: float) -> io.NodeOutput:
+        return io.NodeOutput(law_guider(model, positive, negative, IntervalLaw(w, sigma_lo, sigma_hi)))
+
+
+class GuiderRescale(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowGuiderRescale", display_name="RectiFlow Guider Rescale", category=CATEGORY,
+            description="CFG with guidance rescale (arXiv 2305.08891 eq. 15-16) for flow models: the guided velocity "
+                        "(or x0) is pulled towards the conditional one's std by phi.",
+            inputs=[*guider_inputs(), weight_input(4.0),
+                    io.Float.Input("phi", default=0.7, min=0.0, max=1.0, step=0.01, round=0.001,
+                                   tooltip="Rescale strength (the paper's 0.7); 0 is plain CFG."),
+                    io.Combo.Input("space", options=list(g.RESCALE_SPACES), default="v",
+                                   tooltip="v: rescale the velocity, the flow model's output; x0: rescale x - sigma v.")],
+            outputs=[guider_output()])
+
+    @classmethod
+    def execute(cls, model, positive, negative, w: float, phi: float, space: str) -> io.NodeOutput:
+        return io.NodeOutput(law_guider(model, positive, negative, RescaleLaw(w, phi, space)))
+
+
+class GuiderSchedule(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowGuiderSchedule", display_name="RectiFlow Guider Dynamic Schedule", category=CATEGORY,
+            description="Guidance weight rising as noise falls (arXiv 2404.13040): linear 1 + (w - 1) 2 (1 - sigma) "
+                        "or cosine 1 + (w - 1)(1 + cos(pi sigma)); both average w over sigma in [0, 1].",
+            inputs=[*guider_inputs(), weight_input(4.0, "Mean guidance weight w"),
+                    io.Combo.Input("shape", options=list(g.SCHEDULE_SHAPES), default="linear",
+                                   tooltip="linear or cosine increasing schedule; constant is plain CFG.")],
+            outputs=[guider_output()])
+
+    @classmethod
+    def execute(cls, model, positive, negative, w: float, shape: str) -> io.NodeOutput:
+        return io.NodeOutput(law_guider(model, positive, negative, ScheduleLaw(w, shape)))
+
+
+class GuiderCFGPP(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowGuiderCFGPP", display_name="RectiFlow Guider CFG++", category=CATEGORY,
+            description="CFG++ for flows (arXiv 2406.08070): the step lands on x0 guided by lambda and renoises with "
+                        "the unconditional noise; as a velocity that is CFG with w = lambda sigma (1 - sigma') / "
+                        "(sigma - sigma'), sigma' read from the schedule. Exact with Euler; other solvers get the "
+                        "same per-step weight.",
+            inputs=[*guider_inputs(),
+                    io.Float.Input("lam", default=0.6, min=0.0, max=1.0, step=0.01, round=0.001,
+                                   tooltip="CFG++ lambda in [0, 1] (the paper's range; 0 is unconditional).")],
+            outputs=[guider_output()])
+
+    @classmethod
+    def execute(cls, model, positive, negative, lam: float) -> io.NodeOutput:
+        return io.NodeOutput(law_guider(model, positive, negative, CFGPPLaw(lam)))
+
+
+class GuiderRCFG(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowGuiderRCFG", display_name="RectiFlow Guider Residual CFG", category=CATEGORY,
+            description="StreamDiffusion residual CFG (arXiv 2312.12491) for flows: after a real CFG first step the "
+                        "negative is virtual, so each later step costs one model call. self: the previous guided x0; "
+                        "onetime: the first step's uncond x0, reused.",
+            inputs=[*guider_inputs(), weight_input(1.5),
+                    io.Combo.Input("mode", options=list(g.RCFG_MODES), default="self",
+                                   tooltip="self negative (previous guided x0) or one-time negative (first uncond). "
+                                           "self feeds the guided output back as the negative: the guidance error "
+                                           "is multiplied by (1 - w) each step, so keep w < 2."),
+                    io.Float.Input("delta", default=1.0, min=0.0, max=10.0, step=0.01, round=0.001,
+                                   tooltip="Scale of the virtual negative noise (the paper's delta; 1 keeps it).")],
+            outputs=[guider_output()])
+
+    @classmethod
+    def execute(cls, model, positive, negative, w: float, mode: str, delta: float) -> io.NodeOutput:
+        return io.NodeOutput(law_guider(model, positive, negative, RCFGLaw(w, mode, delta)))
+
+
+class GuiderRectifiedCFGPP(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowGuiderRectifiedCFGPP", display_name="RectiFlow Guider Rectified-CFG++",
+            category=CATEGORY,
+            description="Rectified-CFG++ (arXiv 2510.07631) predictor-corrector: a conditional predictor to "
+                        "sigma + f (sigma' - sigma), then v = v_c(x) + w (v_c - v_u) at the predicted point. Returned "
+                        "as the velocity whose Euler step lands on the paper's step (exact with Euler samplers); "
+                        "3 model passes per step; pre/post-cfg functions are not applied.",
+            inputs=[*guider_inputs(),
+                    io.Float.Input("w", default=2.0, min=0.0, max=100.0, step=0.1, round=0.01,
+                                   tooltip="Guidance strength at the predicted point (CFG-equivalent weight 1 + w; "
+                                           "0 is the conditional flow)."),
+                    io.Float.Input("predictor_fraction", default=0.5, min=0.01, max=1.0, step=0.01, round=0.001,
+                                   tooltip="Predictor step as a fraction of the step (the paper's half step 0.5; "
+                                           "the official SD3 code steps the full interval, 1.0).")],
+            outputs=[guider_output()])
+
+    @classmethod
+    def execute(cls, model, positive, negative, w: float, predictor_fraction: float) -> io.NodeOutput:
+        return io.NodeOutput(step_guider(model, positive, negative, rectified_cfgpp(w, predictor_fraction), 1.0 + w))
+
+
+class GuiderCFGMP(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowGuiderCFGMP", display_name="RectiFlow Guider CFG-MP", category=CATEGORY,
+            description="CFG-MP / CFG-MP+ manifold projection (arXiv 2601.21892): while sigma > switch_sigma, x is "
+                        "projected by a fixed-point iteration (Anderson-accelerated for MP+) before the CFG step. "
+                        "Returned as the velocity whose Euler step lands on the paper's step (exact with Euler); "
+                        "2 model passes per iteration; pre/post-cfg functions are not applied.",
+            inputs=[*guider_inputs(), weight_input(4.0),
+                    io.Float.Input("switch_sigma", default=0.5, min=0.0, max=1.0, step=0.01, round=0.001,
+                                   tooltip="Project only while sigma > switch_sigma (official SD3.5 code: 0.5); "
+                                           "1 disables the projection (plain CFG)."),
+                    io.Int.Input("iterations", default=3, min=0, max=50,
+                                 tooltip="Fixed-point iterations per projected step (2 model passes each)."),
+                    io.Int.Input("anderson_window", default=1, min=0, max=10,
+                                 tooltip="0: plain Picard iteration (CFG-MP); m >= 1: Anderson AA(m) (CFG-MP+)."),
+                    io.Float.Input("damping", default=1.0, min=0.01, max=1.0, step=0.01, round=0.001,
+                                   tooltip="Anderson mixing damping in (0, 1].")],
+            outputs=[guider_output()])
+
+    @classmethod
+    def execute(cls, model, positive, negative, w: float, switch_sigma: float, iterations: int,
+                anderson_window: int, damping: float) -> io.NodeOutput:
+        step = cfg_mp(w, switch_sigma, iterations, anderson_window, damping)
+        return io.NodeOutput(step_guider(model, positive, negative, step, w))
+
+
+class PatchRAAG(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowPatchRAAG", display_name="RectiFlow Patch RAAG (KSampler)", category=CATEGORY,
+            description="RAAG as a MODEL patch for KSampler: the weight comes from w_max and alpha (the KSampler cfg "
+                        "is ignored) and is handed to any sampler_cfg_function already on the model, so patches chain.",
+            inputs=[io.Model.Input("model", tooltip="Model to patch; its own cfg function (if any) stays inside."),
+                    io.Float.Input("w_max", default=18.0, min=0.0, max=100.0, step=0.1, round=0.01,
+                                   tooltip="Largest weight, reached where r = 0 (SD3.5 18, Qwen-Image 10)."),
+                    io.Float.Input("alpha", default=12.0, min=0.0, max=100.0, step=0.1, round=0.01,
+                                   tooltip="Decay of w with r = |v_c - v_u| / |v_u| (SD3.5 12, Qwen-Image 8).")],
+            outputs=[io.Model.Output(tooltip="The model with RAAG chained onto its guidance.")])
+
+    @classmethod
+    def execute(cls, model, w_max: float, alpha: float) -> io.NodeOutput:
+        return io.NodeOutput(patch_model(model, RAAGLaw(w_max, alpha)))
+
+
+class PatchSMCCFG(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowPatchSMCCFG", display_name="RectiFlow Patch SMC-CFG (KSampler)", category=CATEGORY,
+            description="SMC-CFG as a MODEL patch for KSampler: w is the sampler's cfg (or the weight of a patch "
+                        "applied after this one); the controlled error goes to any sampler_cfg_function already on "
+                        "the model, so patches chain. State is reset every run.",
+            inputs=[io.Model.Input("model", tooltip="Model to patch; its own cfg function (if any) stays inside."),
+                    *smc_inputs()],
+            outputs=[io.Model.Output(tooltip="The model with SMC-CFG chained onto its guidance.")])
+
+    @classmethod
+    def execute(cls, model, lam: float, k: float, warmup_steps: int, switching: str, phi: float) -> io.NodeOutput:
+        return io.NodeOutput(patch_model(model, SMCLaw(1.0, lam, k, warmup_steps, switching, phi)))
+
+
+class GuidanceInspector(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowGuidanceInspector", display_name="RectiFlow Guidance Inspector", category=CATEGORY,
+            description="Samples like SamplerCustomAdvanced with any GUIDER and records every step: r = |v_c - v_u| "
+                        "/ |v_u|, |e|, the effective w actually applied, SMC-CFG switching activity and the x0 std "
+                        "ratio (> 1 = overshoot). Returns the latent, a plot and the numbers.",
+            inputs=[io.Noise.Input("noise", tooltip="Noise source (RandomNoise or DisableNoise)."),
+                    io.Guider.Input("guider", tooltip="Any GUIDER: RectiFlow guiders, CFGGuider, PerpNeg, ..."),
+                    io.Sampler.Input("sampler", tooltip="Any SAMPLER (RectiFlow or stock)."),
+                    io.Sigmas.Input("sigmas", tooltip="The schedule; steps are positions in it."),
+                    io.Latent.Input("latent_image", tooltip="Latent to start from.")],
+            outputs=[io.Latent.Output(display_name="output"), io.Image.Output(display_name="plot"),
+                     io.String.Output(display_name="report")])
+
+    @classmethod
+    def execute(cls, noise, guider, sampler, sigmas, latent_image) -> io.NodeOutput:
+        from comfy_extras.nodes_custom_sampler import SamplerCustomAdvanced
+
+        recorder = GuidanceRecorder()
+        out = SamplerCustomAdvanced.execute(noise, InspectedGuider(guider, recorder), sampler, sigmas, latent_image)
+        steps = recorder.steps()
+        text = inspector_report(steps, len(recorder.calls))
+        return io.NodeOutput(out.args[0], inspector_plot(steps), text, ui={"text": [text]})
+
+
+GUIDANCE_NODES = [GuiderRAAG, GuiderSMCCFG, GuiderCFGZeroStar, GuiderAPG, GuiderLimitedInterval, GuiderRescale,
+                  GuiderSchedule, GuiderCFGPP, GuiderRCFG, GuiderRectifiedCFGPP, GuiderCFGMP, PatchRAAG, PatchSMCCFG,
+                  GuidanceInspector]
