@@ -1,0 +1,453 @@
+"""Guidance benchmark: RAAG, SMC-CFG and companions against ComfyUI's CFGGuider through the real sampling path.
+
+    .venv/bin/python bench/guidance.py [--samples 2000] [--digits-per-label 10] [--quick]
+
+1. Conditional analytic Gaussian mixture (2-D, 8 components on a ring, 4 classes of 2 opposite components each),
+   wrapped as a real ComfyUI MODEL whose network returns the exact flow velocity of the selected components
+   (condition = one-hot cross-attn context, last slot = unconditional). Sweep steps x w for every guider with
+   RectiFlow Euler: class precision (share of samples whose nearest component is in the class), overshoot (mean
+   distance beyond the 95% radius of the assigned in-class component, in its std) and mode coverage (1 - total
+   variation between the in-class component shares and the true ones). Pareto plot against plain CFG.
+2. Digits model: classifier accuracy, within-label diversity and saturation (pixels beyond [-1, 1]) vs steps.
+3. Wall time per guider against CFGGuider at equal NFE on the digits model (min of interleaved repeats), and the
+   cost of each guider's combination alone per model call (the only work a guider adds), with the ratio it implies.
+
+Writes bench/out/guidance.json and bench/out/guidance_pareto.png and prints markdown tables.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import conftest  # noqa: E402,F401  (makes the pack importable as `rectiflow`)
+from comfy_host import boot_comfyui, pack_module, run_node  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+STEPS = (4, 8, 10, 16, 30)
+WEIGHTS = (3.0, 7.0, 12.0)
+R95_2D = math.sqrt(-2 * math.log(0.05))     # 95% radius of a 2-D standard normal
+
+# ---------------------------------------------------------------------------------------------
+# The analytic conditional mixture
+# ---------------------------------------------------------------------------------------------
+
+N_COMPONENTS, N_CLASSES, RADIUS, STD = 8, 4, 2.0, 0.55   # neighbours 2.8 std apart: classes overlap
+
+
+def ring_means() -> torch.Tensor:
+    angles = torch.arange(N_COMPONENTS, dtype=torch.float64) * (2 * math.pi / N_COMPONENTS)
+    return RADIUS * torch.stack([angles.cos(), angles.sin()], dim=1)          # [K, 2]
+
+
+def class_components() -> torch.Tensor:
+    """[C + 1, K] component weights per condition: class c holds components c and c + 4; the last row is uncond."""
+    table = torch.zeros(N_CLASSES + 1, N_COMPONENTS, dtype=torch.float64)
+    for c in range(N_CLASSES):
+        table[c, [c, c + N_CLASSES]] = 1.0
+    table[N_CLASSES] = 1.0
+    return table
+
+
+def mixture_velocity(x: torch.Tensor, sigma: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Exact flow velocity v = (x - E[x0 | x]) / sigma of an isotropic mixture; x [B, 2], sigma [B], weights [B, K]."""
+    means, s = ring_means().to(x), sigma.view(-1, 1, 1)
+    tau2 = (1 - s) ** 2 * STD ** 2 + s ** 2
+    centred = x[:, None, :] - (1 - s) * means[None]                         # [B, K, 2]
+    logits = weights.clamp_min(1e-300).log()[..., None] - centred.square().sum(-1, keepdim=True) / (2 * tau2)
+    resp = torch.softmax(logits, dim=1)
+    x0 = means[None] + (1 - s) * STD ** 2 / tau2 * centred
+    x0_hat = (resp * x0).sum(dim=1)
+    return (x - x0_hat) / sigma.view(-1, 1).clamp_min(1e-8)
+
+
+class MixtureNet(torch.nn.Module):
+    """ComfyUI diffusion_model: [B, 2, 1, 1] latents, timesteps = 1000 sigma, context [B, L, C + 1] one-hot."""
+
+    def __init__(self, dtype=None, **_config):
+        super().__init__()
+        self.dtype = dtype or torch.float32
+        self.register_buffer("table", class_components())
+
+    def forward(self, x, timesteps, context=None, **_kwargs):
+        weights = context.mean(dim=1).double() @ self.table
+        v = mixture_velocity(x.reshape(x.shape[0], 2).double(), timesteps.double() / 1000, weights)
+        return v.to(x.dtype).view_as(x)
+
+
+def mixture_model():
+    import comfy.latent_formats
+    import comfy.model_base
+    import comfy.model_management
+    import comfy.model_patcher
+    import comfy.supported_models_base
+
+    class MixtureLatent(comfy.latent_formats.LatentFormat):
+        latent_channels = 2
+
+    class MixtureConfig(comfy.supported_models_base.BASE):
+        unet_extra_config = {}
+        sampling_settings = {"shift": 1.0, "multiplier": 1000}
+        latent_format = MixtureLatent
+        memory_usage_factor = 0.01
+        supported_inference_dtypes = [torch.float32]
+
+    config = MixtureConfig({})
+    config.set_inference_dtype(torch.float32, None)
+    model = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.FLOW, unet_model=MixtureNet)
+    return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
+                                            offload_device=comfy.model_management.unet_offload_device())
+
+
+def one_hot(labels: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.one_hot(labels, N_CLASSES + 1).float().unsqueeze(1)
+
+
+def exact_samples(labels: torch.Tensor, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    pick = torch.randint(0, 2, labels.shape, generator=gen)
+    components = labels + N_CLASSES * pick
+    return ring_means()[components].float() + STD * torch.randn(labels.shape[0], 2, generator=gen)
+
+
+def mixture_metrics(samples: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Class precision, overshoot (std units beyond the 95% radius) and in-class mode coverage."""
+    means, table = ring_means().float(), class_components().float()
+    dist = torch.cdist(samples.float(), means) / STD                      # [N, K]
+    nearest = dist.argmin(dim=1)
+    in_class = table[labels, nearest] > 0
+    beyond = (dist[torch.arange(len(samples)), nearest] - R95_2D).clamp_min(0)
+    coverage = []
+    for c in range(N_CLASSES):
+        hits = nearest[(labels == c) & in_class]
+        shares = torch.stack([(hits == k).float().mean() for k in (c, c + N_CLASSES)]) if len(hits) else None
+        coverage.append(0.0 if shares is None else float(torch.minimum(shares, torch.tensor(0.5)).sum()))
+    return {"precision": float(in_class.float().mean()), "overshoot": float(beyond[in_class].mean()),
+            "coverage": sum(coverage) / N_CLASSES}
+
+
+# ---------------------------------------------------------------------------------------------
+# Guiders and the sampling path
+# ---------------------------------------------------------------------------------------------
+
+def guider_settings(w: float) -> dict[str, tuple[str, dict]]:
+    """Every guider at nominal weight w (RAAG: w_max = w), paper defaults otherwise; "RAAG a3" is RAAG with
+    alpha 3 instead of the SD3.5 value 12, which leaves w ~ 1 on this mixture's larger ratios r. Rectified-CFG++
+    gets w - 1 (its CFG-equivalent weight is 1 + w); it and CFG-MP+ cost extra model calls per step."""
+    return {
+        "CFG": ("CFGGuider", {"cfg": w}),
+        "RAAG": ("RectiFlowGuiderRAAG", {"w_max": w, "alpha": 12.0}),
+        "RAAG a3": ("RectiFlowGuiderRAAG", {"w_max": w, "alpha": 3.0}),
+        "SMC-CFG": ("RectiFlowGuiderSMCCFG", {"w": w, "lam": 5.0, "k": 0.2, "warmup_steps": 0, "switching": "sign",
+                                              "phi": 0.1}),
+        "CFG-Zero*": ("RectiFlowGuiderCFGZeroStar", {"w": w, "zero_init_steps": 1, "optimized_scale": True}),
+        "APG": ("RectiFlowGuiderAPG", {"w": w, "momentum": -0.5, "norm_threshold": 0.0, "eta": 0.0}),
+        "Interval": ("RectiFlowGuiderLimitedInterval", {"w": w, "sigma_lo": 0.2188, "sigma_hi": 0.8442}),
+        "Rescale": ("RectiFlowGuiderRescale", {"w": w, "phi": 0.7, "space": "v"}),
+        "Schedule": ("RectiFlowGuiderSchedule", {"w": w, "shape": "linear"}),
+        "Rectified-CFG++": ("RectiFlowGuiderRectifiedCFGPP", {"w": w - 1, "predictor_fraction": 0.5}),
+        "CFG-MP+": ("RectiFlowGuiderCFGMP", {"w": w, "switch_sigma": 0.5, "iterations": 3, "anderson_window": 1,
+                                             "damping": 1.0}),
+    }
+
+
+EXTRA_CFG_WEIGHTS = (1.0, 1.5, 2.0, 4.0, 5.0, 9.0)   # a denser plain-CFG frontier for the Pareto plot
+
+
+def build_guider(model, positive, negative, spec: tuple[str, dict]):
+    node_id, settings = spec
+    return run_node(node_id, model=model, positive=positive, negative=negative, **settings)[0]
+
+
+def sample(guider, steps: int, latent: dict, seed: int, model, sampler, recorder=None) -> torch.Tensor:
+    if recorder is not None:
+        guider = pack_module("nodes.guidance_inspector").InspectedGuider(guider, recorder)
+    sigmas = run_node("BasicScheduler", model=model, scheduler="simple", steps=steps, denoise=1.0)[0]
+    return run_node("SamplerCustomAdvanced", noise=run_node("RandomNoise", noise_seed=seed)[0], guider=guider,
+                    sampler=sampler, sigmas=sigmas, latent_image=latent)[0]["samples"]
+
+
+def median_weight(recorder) -> float:
+    """Median over model calls of the Inspector's effective w (the least-squares fit of v - v_u to w e)."""
+    weights = sorted(c.weight for c in recorder.calls if math.isfinite(c.weight))
+    return weights[len(weights) // 2] if weights else float("nan")
+
+
+def sweep_specs(weights) -> list[tuple[str, float, tuple[str, dict]]]:
+    specs = [(name, w, spec) for w in weights for name, spec in guider_settings(w).items()]
+    return specs + [("CFG", w, ("CFGGuider", {"cfg": w})) for w in EXTRA_CFG_WEIGHTS]
+
+
+def counting_model(model, counter: list[int]):
+    """A clone that adds every network batch row to counter[0] (model evaluations per sample = NFE)."""
+    counted = model.clone()
+
+    def apply(apply_model, p):
+        counter[0] += p["input"].shape[0]
+        return apply_model(p["input"], p["timestep"], **p["c"])
+    counted.set_model_unet_function_wrapper(apply)
+    return counted
+
+
+def mixture_sweep(n_samples: int, steps_list, weights, seed: int = 0) -> list[dict]:
+    rows_evaluated = [0]
+    model, sampler = counting_model(mixture_model(), rows_evaluated), run_node("RectiFlowSamplerEuler")[0]
+    labels = torch.arange(n_samples) % N_CLASSES
+    positive, negative = [[one_hot(labels), {}]], [[one_hot(torch.tensor([N_CLASSES])), {}]]
+    latent = {"samples": torch.zeros(n_samples, 2, 1, 1)}
+    recorder_cls = pack_module("nodes.guidance_inspector").GuidanceRecorder
+    rows = []
+    for name, w, spec in sweep_specs(weights):
+        for steps in steps_list:
+            recorder, rows_evaluated[0] = recorder_cls(), 0
+            guider = build_guider(model, positive, negative, spec)
+            out = sample(guider, steps, latent, seed, model, sampler, recorder).reshape(n_samples, 2)
+            rows.append({"guider": name, "w": w, "steps": steps, "nfe": round(rows_evaluated[0] / n_samples, 1),
+                         "median_w_eff": round(median_weight(recorder), 3),
+                         **{k: round(v, 4) for k, v in mixture_metrics(out, labels).items()}})
+    print("mixture sweep done", flush=True)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Digits model
+# ---------------------------------------------------------------------------------------------
+
+def digits_settings() -> dict[str, tuple[str, dict]]:
+    return {"CFG w3": ("CFGGuider", {"cfg": 3.0}),
+            "RAAG w_max 6 a 4": ("RectiFlowGuiderRAAG", {"w_max": 6.0, "alpha": 4.0}),
+            "RAAG w_max 18 a 12": ("RectiFlowGuiderRAAG", {"w_max": 18.0, "alpha": 12.0}),
+            "SMC-CFG w3 K0.05": ("RectiFlowGuiderSMCCFG", {"w": 3.0, "lam": 5.0, "k": 0.05, "warmup_steps": 0,
+                                                          "switching": "sign", "phi": 0.1})}
+
+
+def digits_inputs(per_label: int):
+    model = run_node("RectiFlowDigitsModelLoader", model_name="digits_rf.safetensors")[0]
+    positive = run_node("RectiFlowDigitsLabel", labels="0 1 2 3 4 5 6 7 8 9")[0]
+    negative = run_node("RectiFlowDigitsLabel", labels="null")[0]
+    latent = run_node("RectiFlowDigitsEmptyLatent", batch_size=10 * per_label)[0]
+    return model, positive, negative, latent
+
+
+def digits_metrics(samples: torch.Tensor, classifier) -> dict[str, float]:
+    from rectiflow.models.digits import classify
+
+    labels = torch.arange(samples.shape[0]) % 10
+    accuracy = float((classify(classifier, samples) == labels).float().mean())
+    flat = samples.reshape(samples.shape[0], -1)
+    diversity = [torch.pdist(flat[labels == c]).mean() / math.sqrt(flat.shape[1]) for c in range(10)]
+    return {"accuracy": accuracy, "diversity": float(torch.stack(diversity).mean()),
+            "saturation": float((samples.abs() > 1.0).float().mean())}
+
+
+def digits_sweep(per_label: int, steps_list, seed: int = 1) -> list[dict]:
+    from rectiflow.models.digits import load_digits_classifier
+
+    classifier = load_digits_classifier(ROOT / "weights" / "digits_classifier.safetensors")
+    model, positive, negative, latent = digits_inputs(per_label)
+    sampler, rows = run_node("RectiFlowSamplerEuler")[0], []
+    for name, spec in digits_settings().items():
+        for steps in steps_list:
+            out = sample(build_guider(model, positive, negative, spec), steps, latent, seed, model, sampler)
+            rows.append({"guider": name, "steps": steps,
+                         **{k: round(v, 4) for k, v in digits_metrics(out, classifier).items()}})
+        print(f"digits: {name} done", flush=True)
+    return rows
+
+
+def timing(per_label: int, steps: int, repeats: int) -> list[dict]:
+    """Seconds per run, min over interleaved repeats (order rotated each round), and the ratio to CFGGuider
+    (all at 2 model passes per step)."""
+    model, positive, negative, latent = digits_inputs(per_label)
+    sampler = run_node("RectiFlowSamplerEuler")[0]
+    extra_calls = ("Interval", "Rectified-CFG++", "CFG-MP+")      # different NFE: not comparable here
+    specs = {k: v for k, v in guider_settings(3.0).items() if k not in extra_calls}
+    specs["CFG-Zero*"] = ("RectiFlowGuiderCFGZeroStar", {"w": 3.0, "zero_init_steps": 0, "optimized_scale": True})
+    best = {name: math.inf for name in specs}
+    sample(build_guider(model, positive, negative, specs["CFG"]), 2, latent, 0, model, sampler)     # warm-up
+    names = list(specs)
+    for round_ in range(repeats):
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:     # rotate: no fixed order bias
+            spec = specs[name]
+            guider = build_guider(model, positive, negative, spec)
+            start = time.perf_counter()
+            sample(guider, steps, latent, 0, model, sampler)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return [{"guider": name, "seconds": round(t, 3), "ratio_vs_cfg": round(t / best["CFG"], 3)}
+            for name, t in best.items()]
+
+
+def combination_overhead(per_label: int, seconds_per_step: float, calls: int = 300) -> list[dict]:
+    """Microseconds per call of each guider's combination (the only work a guider adds to CFGGuider) on digits-
+    shaped tensors, and the wall-time ratio it implies at the measured CFG seconds per step."""
+    core = pack_module("nodes.guidance_core")
+    gen = torch.Generator().manual_seed(0)
+    x, cond, uncond = (torch.randn(10 * per_label, 1, 16, 16, generator=gen) for _ in range(3))
+    sigma = torch.full((x.shape[0],), 0.5)
+    args = {"input": x, "sigma": sigma, "timestep": sigma, "cond": cond, "uncond": uncond, "cond_denoised": x - cond,
+            "uncond_denoised": x - uncond, "cond_scale": 3.0, "input_cond": [{}], "input_uncond": [{}],
+            "model_options": {"transformer_options": {"sample_sigmas": torch.linspace(1, 0, 9)}}}
+    laws = {"RAAG": core.RAAGLaw(3.0, 12.0), "SMC-CFG": core.SMCLaw(3.0), "CFG-Zero*": core.CFGZeroStarLaw(3.0, 0),
+            "APG": core.APGLaw(3.0), "Rescale": core.RescaleLaw(3.0), "Schedule": core.ScheduleLaw(3.0)}
+    functions = {"CFG": lambda a: a["uncond"] + (a["cond"] - a["uncond"]) * a["cond_scale"]}
+    for name, law in laws.items():
+        run = core.RunState(law)
+        functions[name] = core.make_cfg_function(law, lambda _, run=run: run, None)
+    micros = {}
+    for name, fn in functions.items():
+        fn(args)
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn(args)
+        micros[name] = (time.perf_counter() - start) / calls * 1e6
+    return [{"guider": name, "us_per_call": round(us, 1),
+             "implied_ratio": round(1 + (us - micros["CFG"]) * 1e-6 / seconds_per_step, 4)}
+            for name, us in micros.items()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Plot and tables
+# ---------------------------------------------------------------------------------------------
+
+COLOURS = {"CFG": (0, 0, 0), "RAAG": (214, 39, 40), "RAAG a3": (255, 127, 14), "SMC-CFG": (31, 119, 180), "CFG-Zero*": (44, 160, 44),
+           "APG": (148, 103, 189), "Interval": (140, 86, 75), "Rescale": (227, 119, 194), "Schedule": (127, 127, 127),
+           "Rectified-CFG++": (23, 190, 207), "CFG-MP+": (188, 189, 34)}
+
+
+def pareto_panel(rows: list[dict], steps: int, exact: dict, size=(420, 340), margin=46):
+    """Precision (y) against log10 overshoot (x) at one step count; one polyline per guider through its weights."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    w, h = size[0] - 2 * margin, size[1] - 2 * margin
+    chosen = [r for r in rows if r["steps"] == steps]
+    log_x = lambda v: math.log10(max(v, 1e-3))                                      # noqa: E731
+    xs = [log_x(r["overshoot"]) for r in chosen] + [log_x(exact["overshoot"])]
+    ys = [r["precision"] for r in chosen] + [exact["precision"]]
+    x_lo, x_hi, y_lo, y_hi = min(xs), max(xs), min(ys), max(ys)
+    to_px = lambda x, y: (margin + (log_x(x) - x_lo) / ((x_hi - x_lo) or 1) * w,    # noqa: E731
+                          margin + h - (y - y_lo) / ((y_hi - y_lo) or 1) * h)
+    draw.rectangle([margin, margin, margin + w, margin + h], outline=(0, 0, 0))
+    draw.text((margin, 8), f"{steps} steps: precision (up) vs overshoot (right)", fill=(0, 0, 0))
+    draw.text((margin, margin + h + 8), f"overshoot, log scale [{10 ** x_lo:.2g} .. {10 ** x_hi:.2g}]",
+              fill=(60, 60, 60))
+    draw.text((margin, 24), f"precision [{y_lo:.3g} .. {y_hi:.3g}]", fill=(60, 60, 60))
+    for k, (name, colour) in enumerate(COLOURS.items()):
+        points = [to_px(r["overshoot"], r["precision"]) for r in sorted(chosen, key=lambda r: r["w"])
+                  if r["guider"] == name]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2 if name in ("CFG", "RAAG", "RAAG a3", "SMC-CFG") else 1)
+        for x, y in points:
+            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+        draw.text((margin + w - 92, margin + h - 12 * (len(COLOURS) - k) - 4), name, fill=colour)
+    ex, ey = to_px(exact["overshoot"], exact["precision"])
+    draw.rectangle([ex - 4, ey - 4, ex + 4, ey + 4], outline=(0, 190, 190), width=2)
+    draw.text((ex + 6, ey - 6), "exact", fill=(0, 150, 150))
+    return img
+
+
+def save_pareto(rows: list[dict], exact: dict, steps_list) -> Path:
+    from PIL import Image
+
+    panels = [pareto_panel(rows, s, exact) for s in steps_list]
+    canvas = Image.new("RGB", (panels[0].width * len(panels), panels[0].height), "white")
+    for i, panel in enumerate(panels):
+        canvas.paste(panel, (i * panel.width, 0))
+    path = OUT / "guidance_pareto.png"
+    canvas.save(path)
+    return path
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def summary_table(rows: list[dict], steps_list=(4, 10, 30)) -> str:
+    """Precision / overshoot per step count: the headline guiders at every w, the companions at w = 7."""
+    headline = ("CFG", "RAAG", "RAAG a3", "SMC-CFG")
+    picks = [(g, w) for g in headline for w in WEIGHTS]
+    picks += [(g, 7.0) for g in COLOURS if g not in headline]
+    columns = ["guider", "w", *[f"{s} steps: precision / overshoot" for s in steps_list]]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for name, w in picks:
+        cells = [f"{find(rows, guider=name, w=w, steps=s)['precision']:.3f} / "
+                 f"{find(rows, guider=name, w=w, steps=s)['overshoot']:.3f}" for s in steps_list]
+        lines.append(f"| {name} | {w:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def find(rows, **match):
+    return next(r for r in rows if all(r[k] == v for k, v in match.items()))
+
+
+def goals(rows: list[dict], timings: list[dict], overhead: list[dict]) -> list[str]:
+    lines = []
+    for name in ("RAAG", "RAAG a3"):
+        for w in WEIGHTS:
+            raag, cfg = find(rows, guider=name, w=w, steps=10), find(rows, guider="CFG", w=w, steps=30)
+            lines.append(f"{name} 10 steps vs CFG 30 steps, w {w:g}: precision {raag['precision']:.3f} vs "
+                         f"{cfg['precision']:.3f}, overshoot {raag['overshoot']:.3f} vs {cfg['overshoot']:.3f} "
+                         f"(RAAG median w_eff {raag['median_w_eff']:g})")
+    for w in (7.0, 12.0):
+        for steps in (10, 30):
+            smc, cfg = find(rows, guider="SMC-CFG", w=w, steps=steps), find(rows, guider="CFG", w=w, steps=steps)
+            lines.append(f"SMC-CFG vs CFG, w {w:g}, {steps} steps: precision {smc['precision']:.3f} vs "
+                         f"{cfg['precision']:.3f}, overshoot {smc['overshoot']:.3f} vs {cfg['overshoot']:.3f}")
+    worst = max((t for t in timings if t["guider"] != "CFG"), key=lambda t: t["ratio_vs_cfg"])
+    lines.append(f"largest end-to-end wall-time ratio vs CFGGuider at equal NFE: {worst['guider']} "
+                 f"{worst['ratio_vs_cfg']:.3f} (this machine's run-to-run noise is several percent)")
+    costly = max((o for o in overhead if o["guider"] != "CFG"), key=lambda o: o["implied_ratio"])
+    lines.append(f"largest ratio implied by the combination's own cost: {costly['guider']} {costly['implied_ratio']:.4f}")
+    return lines
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=2000, help="mixture samples per configuration")
+    parser.add_argument("--digits-per-label", type=int, default=10)
+    parser.add_argument("--timing-repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: fewer samples, steps and repeats")
+    args = parser.parse_args(argv)
+    steps_list, digit_steps = (STEPS, (2, 4, 8, 16)) if not args.quick else ((4, 10, 30), (4,))
+    samples = args.samples if not args.quick else 400
+    boot_comfyui()
+    OUT.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    labels = torch.arange(samples) % N_CLASSES
+    exact = {k: round(v, 4) for k, v in mixture_metrics(exact_samples(labels, seed=0), labels).items()}
+    mixture = mixture_sweep(samples, steps_list, WEIGHTS)
+    digits = digits_sweep(args.digits_per_label if not args.quick else 2, digit_steps)
+    timings = timing(args.digits_per_label, steps=8, repeats=args.timing_repeats if not args.quick else 1)
+    cfg_step = next(t["seconds"] for t in timings if t["guider"] == "CFG") / 8
+    overhead = combination_overhead(args.digits_per_label, cfg_step)
+    plot = save_pareto(mixture, exact, steps_list)
+    summary = goals(mixture, timings, overhead) if not args.quick else []
+    result = {"exact_conditional": exact, "mixture": mixture, "digits": digits, "timing": timings,
+              "combination_overhead": overhead,
+              "goals": summary, "seconds": round(time.perf_counter() - start, 1)}
+    (OUT / "guidance.json").write_text(json.dumps(result, indent=1))
+    print(f"\nexact conditional samples: {exact}\n")
+    print(table(mixture, ["guider", "w", "steps", "nfe", "precision", "overshoot", "coverage", "median_w_eff"]),
+          "\n")
+    print(table(digits, ["guider", "steps", "accuracy", "diversity", "saturation"]), "\n")
+    print(table(timings, ["guider", "seconds", "ratio_vs_cfg"]), "\n")
+    print(table(overhead, ["guider", "us_per_call", "implied_ratio"]), "\n")
+    if not args.quick:
+        print(summary_table(mixture), "\n")
+    print("\n".join(summary))
+    print(f"\nwrote {OUT / 'guidance.json'} and {plot} in {result['seconds']} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
