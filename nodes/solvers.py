@@ -22,6 +22,7 @@ from .samplers import rectiflow_ksampler
 SAMPLER_CATEGORY = "sampling/rectiflow/samplers"
 SCHEDULE_CATEGORY = "sampling/rectiflow/schedules"
 INVERSION_CATEGORY = "sampling/rectiflow/inversion"
+SDE_DEFAULT_NOISE = 0.7
 
 
 def solver_tooltip() -> str:
@@ -45,7 +46,8 @@ class SamplerSelect(io.ComfyNode):
     def execute(cls, solver: str) -> io.NodeOutput:
         if solver not in SOLVERS:
             raise ValueError(f"solver: unknown solver '{solver}', expected one of {list(SOLVERS)}")
-        return io.NodeOutput(rectiflow_ksampler(SOLVERS[solver].function))
+        options = {"noise_scale": SDE_DEFAULT_NOISE} if solver == "sde" else {}
+        return io.NodeOutput(rectiflow_ksampler(SOLVERS[solver].function, **options))
 
 
 class SamplerAdaptive(io.ComfyNode):
@@ -83,7 +85,7 @@ class SamplerSDE(io.ComfyNode):
             description="Stochastic flow sampler with the ODE's marginals (arXiv 2503.19385); noise_scale 0 is "
                         "exactly the Euler ODE sampler. Generation only.",
             inputs=[
-                io.Float.Input("noise_scale", default=0.7, min=0.0, max=5.0, step=0.01, round=False,
+                io.Float.Input("noise_scale", default=SDE_DEFAULT_NOISE, min=0.0, max=5.0, step=0.01, round=False,
                                tooltip="Diffusion strength g(sigma) = noise_scale * sigma; 0 = deterministic ODE."),
                 io.Combo.Input("diffusion", options=["sigma", "square", "constant"], default="sigma",
                                tooltip="Shape of g(sigma): proportional to sigma (paper default), sigma^2, or flat."),
