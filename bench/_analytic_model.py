@@ -50,28 +50,23 @@ class ExactVelocityNet(torch.nn.Module):
 
 def analytic_model(case: AnalyticCase):
     """A ComfyUI ModelPatcher (flow, CONST, shift 1, multiplier 1000) whose network is the exact velocity."""
-    import comfy.latent_formats
-    import comfy.model_base
-    import comfy.model_management
-    import comfy.model_patcher
-    import comfy.supported_models_base
+    from comfy_host import pack_module
 
-    class AnalyticLatent(comfy.latent_formats.LatentFormat):
-        latent_channels = case.sample_shape[0]
+    flow_models = pack_module("nodes.flow_models")
+    return flow_models.flow_model_patcher(functools.partial(ExactVelocityNet, case.flow), {},
+                                          flow_models.plain_latent_format(case.sample_shape[0]),
+                                          memory_usage_factor=0.01)
 
-    class AnalyticConfig(comfy.supported_models_base.BASE):
-        unet_extra_config = {}
-        sampling_settings = {"shift": 1.0, "multiplier": 1000}
-        latent_format = AnalyticLatent
-        memory_usage_factor = 0.01
-        supported_inference_dtypes = [torch.float32]
 
-    config = AnalyticConfig({})
-    config.set_inference_dtype(torch.float32, None)
-    net = functools.partial(ExactVelocityNet, case.flow)
-    model = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.FLOW, unet_model=net)
-    return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
-                                            offload_device=comfy.model_management.unet_offload_device())
+def counting_model(model, counter: list[int]):
+    """A clone whose unet wrapper adds every evaluated batch row to counter[0] (model evaluations = NFE)."""
+    counted = model.clone()
+
+    def apply(apply_model, p):
+        counter[0] += p["input"].shape[0]
+        return apply_model(p["input"], p["timestep"], **p["c"])
+    counted.set_model_unet_function_wrapper(apply)
+    return counted
 
 
 def empty_conditioning() -> list:

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import conftest  # noqa: E402,F401  (makes the pack importable as `rectiflow`)
 from comfy_host import boot_comfyui, pack_module, run_node  # noqa: E402
+from _analytic_model import counting_model  # noqa: E402  (bench/ is sys.path[0] when run as a script)
 
 OUT = ROOT / "bench" / "out"
 STEPS = (4, 8, 10, 16, 30)
@@ -84,27 +85,9 @@ class MixtureNet(torch.nn.Module):
 
 
 def mixture_model():
-    import comfy.latent_formats
-    import comfy.model_base
-    import comfy.model_management
-    import comfy.model_patcher
-    import comfy.supported_models_base
-
-    class MixtureLatent(comfy.latent_formats.LatentFormat):
-        latent_channels = 2
-
-    class MixtureConfig(comfy.supported_models_base.BASE):
-        unet_extra_config = {}
-        sampling_settings = {"shift": 1.0, "multiplier": 1000}
-        latent_format = MixtureLatent
-        memory_usage_factor = 0.01
-        supported_inference_dtypes = [torch.float32]
-
-    config = MixtureConfig({})
-    config.set_inference_dtype(torch.float32, None)
-    model = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.FLOW, unet_model=MixtureNet)
-    return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
-                                            offload_device=comfy.model_management.unet_offload_device())
+    flow_models = pack_module("nodes.flow_models")
+    return flow_models.flow_model_patcher(MixtureNet, {}, flow_models.plain_latent_format(2),
+                                          memory_usage_factor=0.01)
 
 
 def one_hot(labels: torch.Tensor) -> torch.Tensor:
@@ -184,17 +167,6 @@ def median_weight(recorder) -> float:
 def sweep_specs(weights) -> list[tuple[str, float, tuple[str, dict]]]:
     specs = [(name, w, spec) for w in weights for name, spec in guider_settings(w).items()]
     return specs + [("CFG", w, ("CFGGuider", {"cfg": w})) for w in EXTRA_CFG_WEIGHTS]
-
-
-def counting_model(model, counter: list[int]):
-    """A clone that adds every network batch row to counter[0] (model evaluations per sample = NFE)."""
-    counted = model.clone()
-
-    def apply(apply_model, p):
-        counter[0] += p["input"].shape[0]
-        return apply_model(p["input"], p["timestep"], **p["c"])
-    counted.set_model_unet_function_wrapper(apply)
-    return counted
 
 
 def mixture_sweep(n_samples: int, steps_list, weights, seed: int = 0) -> list[dict]:

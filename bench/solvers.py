@@ -44,8 +44,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import conftest  # noqa: E402,F401  (makes the pack importable as `rectiflow`)
 from comfy_host import boot_comfyui, pack_module, run_node  # noqa: E402
 
-from _analytic_model import (AnalyticCase, analytic_cases, analytic_model, data_samples,  # noqa: E402
-                             empty_conditioning, reference_solution)
+from _analytic_model import (AnalyticCase, analytic_cases, analytic_model, counting_model,  # noqa: E402
+                             data_samples, empty_conditioning, reference_solution)
 from _plots import line_chart, save_grid  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -111,17 +111,6 @@ def adaptive_spec(rtol: float) -> SamplerSpec:
 
 
 # ------------------------------------------------------------------------------------------------ ComfyUI path
-
-def counting_model(model, counter: list[int]):
-    """A clone whose unet wrapper adds every evaluated batch row to counter[0]."""
-    counted = model.clone()
-
-    def apply(apply_model, p):
-        counter[0] += p["input"].shape[0]
-        return apply_model(p["input"], p["timestep"], **p["c"])
-    counted.set_model_unet_function_wrapper(apply)
-    return counted
-
 
 @dataclass
 class Setup:

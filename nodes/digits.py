@@ -9,13 +9,11 @@ from pathlib import Path
 import torch
 from comfy_api.latest import io
 
-import comfy.latent_formats
-import comfy.model_base
 import comfy.model_management
 import comfy.model_patcher
-import comfy.supported_models_base
 
 from ..models.digits import DEFAULT_CONFIG, IMAGE_SIZE, NULL_LABEL, DigitsUNet, label_one_hot
+from .flow_models import flow_model_patcher, plain_latent_format
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 EMBEDDED_MODEL = "digits_rf.safetensors"
@@ -23,27 +21,7 @@ DIGITS_FORMAT = "rectiflow.digits"
 CATEGORY = "sampling/rectiflow/digits"
 
 
-class DigitsLatentFormat(comfy.latent_formats.LatentFormat):
-    """Pixel-space latent: one channel in [-1, 1], previewed as grey."""
-    latent_channels = 1
-    scale_factor = 1.0
-    latent_rgb_factors = [[1.0, 1.0, 1.0]]
-
-
-class DigitsModelConfig(comfy.supported_models_base.BASE):
-    """Model config whose model sampling is the flow (CONST) convention with t = 1000 * sigma."""
-    unet_extra_config = {}
-    sampling_settings = {"shift": 1.0, "multiplier": 1000}
-    latent_format = DigitsLatentFormat
-    memory_usage_factor = 0.05
-    supported_inference_dtypes = [torch.float32]
-
-    def model_type(self, state_dict, prefix=""):
-        return comfy.model_base.ModelType.FLOW
-
-    def get_model(self, state_dict, prefix="", device=None):
-        return comfy.model_base.BaseModel(self, model_type=comfy.model_base.ModelType.FLOW, device=device,
-                                          unet_model=DigitsUNet)
+DigitsLatentFormat = plain_latent_format(1, rgb_factors=[[1.0, 1.0, 1.0]])  # grey previews of [-1, 1] pixels
 
 
 class DigitsCheckpointError(ValueError):
@@ -77,16 +55,13 @@ def read_digits_checkpoint(path: Path, input_name: str) -> tuple[dict[str, torch
 def load_digits_model(path: Path, input_name: str = "model_file") -> comfy.model_patcher.ModelPatcher:
     """Build a ComfyUI MODEL (flow/CONST sampling) from a digits checkpoint."""
     state_dict, config = read_digits_checkpoint(path, input_name)
-    model_config = DigitsModelConfig(config)
-    model_config.set_inference_dtype(torch.float32, None)
-    model = model_config.get_model(state_dict, device=comfy.model_management.unet_offload_device())
+    patcher = flow_model_patcher(DigitsUNet, config, DigitsLatentFormat)
     try:
-        model.diffusion_model.load_state_dict(state_dict, strict=True)
+        patcher.model.diffusion_model.load_state_dict(state_dict, strict=True)
     except RuntimeError as e:
         raise DigitsCheckpointError(f"{input_name}: '{path.name}' does not match the digits architecture "
                                     f"{config}: {e}") from e
-    return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
-                                            offload_device=comfy.model_management.unet_offload_device())
+    return patcher
 
 
 def available_checkpoints() -> list[str]:
