@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import torch
@@ -23,6 +24,7 @@ from .schedules import validate_sigmas
 
 Callback = Callable[[dict], None] | None
 Velocity = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+Step = Callable[[Velocity, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 NoiseSampler = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -71,17 +73,29 @@ def _combine(weights, vectors: list[torch.Tensor]) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------------- single-step methods
 
-@torch.no_grad()
-def sample_flow_euler(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
-                      callback: Callback = None, disable: bool | None = None) -> torch.Tensor:
-    """Explicit Euler on dx/dsigma = v (rectified flow, arXiv 2209.03003 eq. 1): x' = x + (sigma' - sigma) v."""
+def _sample_single_step(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None, callback: Callback,
+                        step: Step) -> torch.Tensor:
+    """The loop of every one-step method: v at each sigma, preview, then `step(velocity, x, sigma, sigma_next, v)`."""
     out_dtype = x.dtype
     x, sigmas, velocity = _prepare(model, x, sigmas, extra_args)
     for i in range(len(sigmas) - 1):
         v, denoised = velocity(x, sigmas[i])
         _report(callback, i, x, sigmas[i], sigmas[i], denoised)
-        x = x + (sigmas[i + 1] - sigmas[i]) * v
+        x = step(velocity, x, sigmas[i], sigmas[i + 1], v)
     return x.to(out_dtype)
+
+
+def euler_step(velocity: Velocity, x: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor,
+               v: torch.Tensor) -> torch.Tensor:
+    """x' = x + (sigma' - sigma) v; no further model call."""
+    return x + (sigma_next - sigma) * v
+
+
+@torch.no_grad()
+def sample_flow_euler(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                      callback: Callback = None, disable: bool | None = None) -> torch.Tensor:
+    """Explicit Euler on dx/dsigma = v (rectified flow, arXiv 2209.03003 eq. 1): x' = x + (sigma' - sigma) v."""
+    return _sample_single_step(model, x, sigmas, extra_args, callback, euler_step)
 
 
 @dataclass(frozen=True)
@@ -110,19 +124,18 @@ def explicit_rk_step(velocity: Velocity, x: torch.Tensor, sigma: torch.Tensor, s
     return x + h * _combine(tableau.b, stages)
 
 
+def runge_kutta_step(velocity: Velocity, x: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor,
+                     v: torch.Tensor, tableau: ButcherTableau) -> torch.Tensor:
+    """`explicit_rk_step`, except that a step into sigma 0 whose last stage would sit there is the Euler step,
+    which lands on x0_hat with no model call at sigma 0."""
+    if sigma_next == 0 and tableau.c[-1] == 1.0:
+        return euler_step(velocity, x, sigma, sigma_next, v)
+    return explicit_rk_step(velocity, x, sigma, sigma_next, v, tableau)
+
+
 def _sample_runge_kutta(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None, callback: Callback,
                         tableau: ButcherTableau) -> torch.Tensor:
-    out_dtype = x.dtype
-    x, sigmas, velocity = _prepare(model, x, sigmas, extra_args)
-    ends_on_last_node = tableau.c[-1] == 1.0
-    for i in range(len(sigmas) - 1):
-        v, denoised = velocity(x, sigmas[i])
-        _report(callback, i, x, sigmas[i], sigmas[i], denoised)
-        if sigmas[i + 1] == 0 and ends_on_last_node:
-            x = x + (sigmas[i + 1] - sigmas[i]) * v  # Euler: lands on x0_hat, no model call at sigma 0
-        else:
-            x = explicit_rk_step(velocity, x, sigmas[i], sigmas[i + 1], v, tableau)
-    return x.to(out_dtype)
+    return _sample_single_step(model, x, sigmas, extra_args, callback, partial(runge_kutta_step, tableau=tableau))
 
 
 @torch.no_grad()
@@ -165,13 +178,7 @@ def rf_solver_step_midpoint(velocity: Velocity, x: torch.Tensor, sigma: torch.Te
 def sample_rf_solver(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
                      callback: Callback = None, disable: bool | None = None) -> torch.Tensor:
     """RF-Solver (arXiv 2411.04746): the second-order Taylor update of `rf_solver_step` every step; 2 NFE/step."""
-    out_dtype = x.dtype
-    x, sigmas, velocity = _prepare(model, x, sigmas, extra_args)
-    for i in range(len(sigmas) - 1):
-        v, denoised = velocity(x, sigmas[i])
-        _report(callback, i, x, sigmas[i], sigmas[i], denoised)
-        x = rf_solver_step(velocity, x, sigmas[i], sigmas[i + 1], v)
-    return x.to(out_dtype)
+    return _sample_single_step(model, x, sigmas, extra_args, callback, rf_solver_step)
 
 
 @torch.no_grad()

@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from .schedules import validate_sigmas
-from .solvers import compute_dtype, flow_velocity
+from .solvers import HEUN, compute_dtype, flow_velocity, runge_kutta_step
 
 
 @dataclass
@@ -31,16 +31,11 @@ def reference_trajectory(model, x: torch.Tensor, sigmas: torch.Tensor, extra_arg
     extra_args = {} if extra_args is None else extra_args
     sigmas = validate_sigmas(sigmas).to(x.device)
     x = x.to(compute_dtype(x))
+    velocity = lambda y, sigma: flow_velocity(model, y, sigma, extra_args)  # noqa: E731
     states, velocities = [x.cpu()], []
     for i in range(len(sigmas) - 1):
-        s, s_next = sigmas[i], sigmas[i + 1]
-        v, _ = flow_velocity(model, x, s, extra_args)
-        x_euler = x + (s_next - s) * v
-        if float(s_next) == 0.0:
-            x = x_euler
-        else:
-            v_next, _ = flow_velocity(model, x_euler, s_next, extra_args)
-            x = x + (s_next - s) * (v + v_next) / 2
+        v, _ = velocity(x, sigmas[i])
+        x = runge_kutta_step(velocity, x, sigmas[i], sigmas[i + 1], v, HEUN)
         velocities.append(v.cpu())
         states.append(x.cpu())
         if callback is not None:
