@@ -551,11 +551,16 @@ def run_prompt(base_url: str, api_prompt: dict, out_dir: str | Path, timeout: fl
 # Command line
 # ----------------------------------------------------------------------------------------------
 
-def default_comfyui_path() -> str | None:
+def default_comfyui_path() -> Path | None:
+    """COMFYUI_PATH if set, else the host scripts/setup.sh recorded, else its default .host/ComfyUI if present."""
+    if os.environ.get("COMFYUI_PATH"):
+        return Path(os.environ["COMFYUI_PATH"])
     marker = REPO_ROOT / ".host" / "comfyui_path"
-    if marker.is_file() and marker.read_text().strip():
-        return marker.read_text().strip()
-    return os.environ.get("COMFYUI_PATH")
+    recorded = marker.read_text().strip() if marker.is_file() else ""
+    if recorded:
+        return Path(recorded)
+    built = REPO_ROOT / ".host" / "ComfyUI"
+    return built if built.is_dir() else None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -10,13 +9,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def comfyui_path() -> Path:
-    """COMFYUI_PATH if set, else the host that scripts/setup.sh recorded or built."""
-    if os.environ.get("COMFYUI_PATH"):
-        return Path(os.environ["COMFYUI_PATH"])
-    recorded = REPO / ".host" / "comfyui_path"
-    if recorded.is_file():
-        return Path(recorded.read_text().strip())
-    return REPO / ".host" / "ComfyUI"
+    """The runner's choice (COMFYUI_PATH, else the host scripts/setup.sh recorded or built)."""
+    return load_runner().default_comfyui_path() or REPO / ".host" / "ComfyUI"
 
 
 _booted = False
