@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import io
 import importlib.util
 import json
@@ -277,6 +278,7 @@ def analytic_inversion(case: AnalyticCase, setup: Setup, cfg: Config) -> list[di
 
 # ------------------------------------------------------------------------------------------------------ digits
 
+@functools.cache
 def load_digit_dataset() -> torch.Tensor:
     """All 1,797 real digits [N, 1, 16, 16] in [-1, 1], exactly as scripts/train_digits.py's load_dataset."""
     spec = importlib.util.spec_from_file_location("rectiflow_train_digits", ROOT / "scripts" / "train_digits.py")
@@ -299,10 +301,11 @@ class DigitsJudge:
             return self.classifier.features(images.float().clamp(-1, 1)).double()
 
     def __call__(self, images: torch.Tensor) -> dict:
+        features = self.features(images)
         with torch.no_grad():
-            predicted = self.classifier(images.float().clamp(-1, 1)).argmax(dim=1)
+            predicted = self.classifier.head(features.float()).argmax(dim=1)
         row = {"accuracy": float((predicted == self.labels).float().mean()),
-               "frechet": frechet_distance(self.features(images), self.data_mean, self.data_cov)}
+               "frechet": frechet_distance(features, self.data_mean, self.data_cov)}
         if self.reference is not None:
             row["rmse"] = rmse(images, self.reference)
         return row
