@@ -7,6 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from analytic_flows import single_thread  # noqa: E402
 from comfy_host import REPO, boot_comfyui  # noqa: E402
 
 
@@ -35,3 +36,10 @@ ensure_rectiflow_importable()
 def comfy():
     """The real ComfyUI `nodes` module, booted in process on the CPU with RectiFlow loaded."""
     return boot_comfyui()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny-tensor modules run on one intra-op thread (use with pytest.mark.usefixtures)."""
+    with single_thread():
+        yield

@@ -1,5 +1,6 @@
 """Guider nodes inside the real ComfyUI on the digits model: neutral settings are CFG, an independent Euler loop
 reproduces SMC-CFG and RAAG, state is reset per run, batches, areas/masks, every sampler, clear errors."""
+import copy
 import math
 
 import pytest
@@ -249,7 +250,7 @@ def test_non_flow_models_are_refused(comfy):
 
 def test_guider_leaves_the_model_untouched(comfy):
     model = digits_model()
-    before = dict(model.model_options)
+    before = copy.deepcopy(model.model_options)
     sample(guider("RectiFlowGuiderSMCCFG", model=model, **GUIDER_SETTINGS["RectiFlowGuiderSMCCFG"]), steps=3,
            batch=2, latent=empty_latent(2))
     assert model.model_options == before and "sampler_cfg_function" not in model.model_options

@@ -50,10 +50,8 @@ def test_sde_at_zero_noise_equals_euler(comfy):
     torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def round_trip_error(solver: str, steps: int) -> float:
-    guider = run_node("BasicGuider", model=digits_model(), conditioning=labels_cond("0 1 2 3 4 5 6 7 8 9"))[0]
+def round_trip_error(guider, clean: dict, solver: str, steps: int) -> float:
     sigmas = simple_sigmas(steps)
-    clean = sample(guider, run_node("RectiFlowSamplerSelect", solver="rk4")[0], simple_sigmas(32), empty_latent(10))
     sampler = run_node("RectiFlowSamplerSelect", solver=solver)[0]
     inverted, noise = run_node("RectiFlowInvert", guider=guider, sampler=sampler, sigmas=sigmas, latent_image=clean)
     assert torch.isfinite(inverted["samples"]).all()
@@ -62,8 +60,10 @@ def round_trip_error(solver: str, steps: int) -> float:
 
 
 def test_inversion_round_trip_beats_euler_and_tightens_with_nfe(comfy):
-    euler = round_trip_error("euler", 16)
-    coarse, fine = round_trip_error("rf_solver", 4), round_trip_error("rf_solver", 16)
+    guider = run_node("BasicGuider", model=digits_model(), conditioning=labels_cond("0 1 2 3 4 5 6 7 8 9"))[0]
+    clean = sample(guider, run_node("RectiFlowSamplerSelect", solver="rk4")[0], simple_sigmas(32), empty_latent(10))
+    euler = round_trip_error(guider, clean, "euler", 16)
+    coarse, fine = round_trip_error(guider, clean, "rf_solver", 4), round_trip_error(guider, clean, "rf_solver", 16)
     assert fine < coarse
     assert fine < euler / 5, (euler, fine)
     assert fine < 0.01

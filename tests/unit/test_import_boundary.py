@@ -2,8 +2,6 @@
 import subprocess
 import sys
 
-from comfy_host import REPO
-
 PROBE = r"""
 import importlib, pkgutil, sys
 import rectiflow.samplers, rectiflow.models
@@ -20,8 +18,6 @@ assert not leaked, leaked
 
 
 def test_samplers_and_models_import_without_comfy():
-    sys.path.insert(0, str(REPO / "tests"))
-    from conftest import pack_import_root  # noqa: F401  (ensures the helper exists)
     env_path = ":".join(p for p in sys.path if p)
     result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
                             env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})

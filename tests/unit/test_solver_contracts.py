@@ -4,7 +4,7 @@ import inspect
 import pytest
 import torch
 
-from analytic_flows import four_mode_mixture, single_thread
+from analytic_flows import four_mode_mixture
 from rectiflow.samplers.schedules import ScheduleError
 from rectiflow.samplers.solvers import (
     SOLVERS, SolverBudgetError, flow_velocity, rf_solver_step, rf_solver_step_midpoint, sample_flow_ab3,
@@ -16,10 +16,7 @@ NAMES = list(SOLVERS)
 ODE_NAMES = [n for n in NAMES if n != "sde"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def noise(batch: int = 8, seed: int = 0, dtype=torch.float64) -> torch.Tensor:

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from analytic_flows import four_mode_mixture, single_thread
+from analytic_flows import four_mode_mixture
 from rectiflow.samplers.solvers import SOLVERS, sample_flow_adaptive
 
 FLOW = four_mode_mixture(std=0.4)
@@ -12,10 +12,7 @@ STEPS = (8, 16, 32, 64, 128)
 TOLERANCE_AT_128 = {"euler": 0.06}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -4,17 +4,14 @@ import math
 import pytest
 import torch
 
-from analytic_flows import four_mode_mixture, single_thread
+from analytic_flows import four_mode_mixture
 from rectiflow.samplers.solvers import SOLVERS, sample_flow_adaptive
 
 SIGMA_END = 0.05  # stop short of sigma = 0, where generation swaps the last step for Euler
 STEPS = (64, 128, 256)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
