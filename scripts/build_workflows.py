@@ -49,82 +49,8 @@ class Graph:
                 "version": 0.4}
 
 
-def digits_quickstart() -> dict:
-    """10 x 4 grid of generated digits, one column per label, RectiFlow Euler at 32 steps with CFG."""
-    g = Graph()
-    loader = g.node("RectiFlowDigitsModelLoader", ["digits_rf.safetensors", ""], [("MODEL", "MODEL")], pos=(0, 0))
-    pos = g.node("RectiFlowDigitsLabel", ["0 1 2 3 4 5 6 7 8 9"], [("CONDITIONING", "CONDITIONING")],
-                 pos=(0, 180), title="Positive: one label per column")
-    neg = g.node("RectiFlowDigitsLabel", ["null"], [("CONDITIONING", "CONDITIONING")], pos=(0, 330),
-                 title="Negative: null label")
-    latent = g.node("RectiFlowDigitsEmptyLatent", [40], [("LATENT", "LATENT")], pos=(0, 480))
-    noise = g.node("RandomNoise", [2026, "fixed"], [("NOISE", "NOISE")], pos=(360, 0))
-    guider = g.node("CFGGuider", [3.0], [("GUIDER", "GUIDER")],
-                    [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 160))
-    sampler = g.node("RectiFlowSamplerEuler", [], [("SAMPLER", "SAMPLER")], pos=(360, 340))
-    sched = g.node("BasicScheduler", ["simple", 32, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
-                   pos=(360, 440))
-    run = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
-                 [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
-                  ("latent_image", "LATENT")], pos=(720, 0))
-    image = g.node("RectiFlowDigitsLatentToImage", [4, 10], [("IMAGE", "IMAGE")], [("samples", "LATENT")],
-                   pos=(1080, 0))
-    save = g.node("SaveImage", ["rectiflow_digits"], [], [("images", "IMAGE")], pos=(1080, 200))
-    g.link(loader, 0, guider, "model")
-    g.link(loader, 0, sched, "model")
-    g.link(pos, 0, guider, "positive")
-    g.link(neg, 0, guider, "negative")
-    for src, name in ((noise, "noise"), (guider, "guider"), (sampler, "sampler"), (sched, "sigmas"),
-                      (latent, "latent_image")):
-        g.link(src, 0, run, name)
-    g.link(run, 0, image, "samples")
-    g.link(image, 0, save, "images")
-    return g.to_json()
-
-
-def digits_optimal_steps() -> dict:
-    """Few-step generation: 4 AB2 steps on Bellman-optimal sigmas, next to the straightness inspector's plot."""
-    g = Graph()
-    loader = g.node("RectiFlowDigitsModelLoader", ["digits_rf.safetensors", ""], [("MODEL", "MODEL")], pos=(0, 0))
-    pos = g.node("RectiFlowDigitsLabel", ["0 1 2 3 4 5 6 7 8 9"], [("CONDITIONING", "CONDITIONING")], pos=(0, 180))
-    neg = g.node("RectiFlowDigitsLabel", ["null"], [("CONDITIONING", "CONDITIONING")], pos=(0, 330))
-    latent = g.node("RectiFlowDigitsEmptyLatent", [20], [("LATENT", "LATENT")], pos=(0, 480))
-    guider = g.node("CFGGuider", [3.0], [("GUIDER", "GUIDER")],
-                    [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 0))
-    optimal = g.node("RectiFlowOptimalSteps", [0, "fixed", 64, 4], [("SIGMAS", "SIGMAS")],
-                     [("guider", "GUIDER"), ("latent_image", "LATENT")], pos=(360, 180))
-    inspector = g.node("RectiFlowStraightnessInspector", [0, "fixed", 64, 0.1],
-                       [("plot", "IMAGE"), ("recommended_steps", "INT"), ("report", "STRING")],
-                       [("guider", "GUIDER"), ("latent_image", "LATENT")], pos=(360, 400))
-    sampler = g.node("RectiFlowSamplerSelect", ["ab2"], [("SAMPLER", "SAMPLER")], pos=(360, 640))
-    noise = g.node("RandomNoise", [7, "fixed"], [("NOISE", "NOISE")], pos=(360, 760))
-    run = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
-                 [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
-                  ("latent_image", "LATENT")], pos=(720, 0))
-    image = g.node("RectiFlowDigitsLatentToImage", [4, 10], [("IMAGE", "IMAGE")], [("samples", "LATENT")],
-                   pos=(1080, 0))
-    save = g.node("SaveImage", ["rectiflow_optimal_4_steps"], [], [("images", "IMAGE")], pos=(1080, 200))
-    save_plot = g.node("SaveImage", ["rectiflow_straightness"], [], [("images", "IMAGE")], pos=(720, 400))
-    g.link(loader, 0, guider, "model")
-    g.link(pos, 0, guider, "positive")
-    g.link(neg, 0, guider, "negative")
-    for dst in (optimal, inspector):
-        g.link(guider, 0, dst, "guider")
-        g.link(latent, 0, dst, "latent_image")
-    for src, name in ((noise, "noise"), (guider, "guider"), (sampler, "sampler"), (optimal, "sigmas"),
-                      (latent, "latent_image")):
-        g.link(src, 0, run, name)
-    g.link(run, 0, image, "samples")
-    g.link(image, 0, save, "images")
-    g.link(inspector, 0, save_plot, "images")
-    return g.to_json()
-
-
-WORKFLOWS = {"digits_quickstart.json": digits_quickstart, "digits_optimal_steps.json": digits_optimal_steps}
-
-
-def guidance_digits_inputs(g: Graph, batch: int) -> tuple[dict, dict, dict, dict]:
-    """Digits model, one label per column, null negative and an empty latent (the guidance workflows' inputs)."""
+def digits_inputs(g: Graph, batch: int) -> tuple[dict, dict, dict, dict]:
+    """Digits model, one label per column, null negative and an empty latent (every workflow's inputs)."""
     loader = g.node("RectiFlowDigitsModelLoader", ["digits_rf.safetensors", ""], [("MODEL", "MODEL")], pos=(0, 0))
     pos = g.node("RectiFlowDigitsLabel", ["0 1 2 3 4 5 6 7 8 9"], [("CONDITIONING", "CONDITIONING")],
                  pos=(0, 180), title="Positive: one label per column")
@@ -134,10 +60,76 @@ def guidance_digits_inputs(g: Graph, batch: int) -> tuple[dict, dict, dict, dict
     return loader, pos, neg, latent
 
 
+def decode_and_save(g: Graph, samples: dict, prefix: str) -> None:
+    """Digits latent (output 0 of `samples`) -> 4 x 10 image grid -> SaveImage(prefix)."""
+    image = g.node("RectiFlowDigitsLatentToImage", [4, 10], [("IMAGE", "IMAGE")], [("samples", "LATENT")],
+                   pos=(1080, 0))
+    save = g.node("SaveImage", [prefix], [], [("images", "IMAGE")], pos=(1080, 200))
+    g.link(samples, 0, image, "samples")
+    g.link(image, 0, save, "images")
+
+
+def sample_and_save(g: Graph, noise: dict, guider: dict, sampler: dict, sigmas: dict, latent: dict,
+                    prefix: str) -> None:
+    """SamplerCustomAdvanced on the given sources, then `decode_and_save`."""
+    run = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
+                 [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
+                  ("latent_image", "LATENT")], pos=(720, 0))
+    for src, name in ((noise, "noise"), (guider, "guider"), (sampler, "sampler"), (sigmas, "sigmas"),
+                      (latent, "latent_image")):
+        g.link(src, 0, run, name)
+    decode_and_save(g, run, prefix)
+
+
+def link_cfg_inputs(g: Graph, loader: dict, pos: dict, neg: dict, guider: dict) -> None:
+    g.link(loader, 0, guider, "model")
+    g.link(pos, 0, guider, "positive")
+    g.link(neg, 0, guider, "negative")
+
+
+def digits_quickstart() -> dict:
+    """10 x 4 grid of generated digits, one column per label, RectiFlow Euler at 32 steps with CFG."""
+    g = Graph()
+    loader, pos, neg, latent = digits_inputs(g, 40)
+    noise = g.node("RandomNoise", [2026, "fixed"], [("NOISE", "NOISE")], pos=(360, 0))
+    guider = g.node("CFGGuider", [3.0], [("GUIDER", "GUIDER")],
+                    [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 160))
+    sampler = g.node("RectiFlowSamplerEuler", [], [("SAMPLER", "SAMPLER")], pos=(360, 340))
+    sched = g.node("BasicScheduler", ["simple", 32, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
+                   pos=(360, 440))
+    link_cfg_inputs(g, loader, pos, neg, guider)
+    g.link(loader, 0, sched, "model")
+    sample_and_save(g, noise, guider, sampler, sched, latent, "rectiflow_digits")
+    return g.to_json()
+
+
+def digits_optimal_steps() -> dict:
+    """Few-step generation: 4 AB2 steps on Bellman-optimal sigmas, next to the straightness inspector's plot."""
+    g = Graph()
+    loader, pos, neg, latent = digits_inputs(g, 20)
+    guider = g.node("CFGGuider", [3.0], [("GUIDER", "GUIDER")],
+                    [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 0))
+    optimal = g.node("RectiFlowOptimalSteps", [0, "fixed", 64, 4], [("SIGMAS", "SIGMAS")],
+                     [("guider", "GUIDER"), ("latent_image", "LATENT")], pos=(360, 180))
+    inspector = g.node("RectiFlowStraightnessInspector", [0, "fixed", 64, 0.1],
+                       [("plot", "IMAGE"), ("recommended_steps", "INT"), ("report", "STRING")],
+                       [("guider", "GUIDER"), ("latent_image", "LATENT")], pos=(360, 400))
+    sampler = g.node("RectiFlowSamplerSelect", ["ab2"], [("SAMPLER", "SAMPLER")], pos=(360, 640))
+    noise = g.node("RandomNoise", [7, "fixed"], [("NOISE", "NOISE")], pos=(360, 760))
+    link_cfg_inputs(g, loader, pos, neg, guider)
+    for dst in (optimal, inspector):
+        g.link(guider, 0, dst, "guider")
+        g.link(latent, 0, dst, "latent_image")
+    sample_and_save(g, noise, guider, sampler, optimal, latent, "rectiflow_optimal_4_steps")
+    save_plot = g.node("SaveImage", ["rectiflow_straightness"], [], [("images", "IMAGE")], pos=(720, 400))
+    g.link(inspector, 0, save_plot, "images")
+    return g.to_json()
+
+
 def guidance_raag_few_steps() -> dict:
     """RAAG at 6 Euler steps: adaptive weight, strong where cond and uncond agree, weak where they differ."""
     g = Graph()
-    loader, pos, neg, latent = guidance_digits_inputs(g, 20)
+    loader, pos, neg, latent = digits_inputs(g, 20)
     guider = g.node("RectiFlowGuiderRAAG", [6.0, 4.0], [("GUIDER", "GUIDER")],
                     [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 0),
                     title="RAAG (digits: w_max 6, alpha 4; SD3.5: 18, 12)")
@@ -145,17 +137,9 @@ def guidance_raag_few_steps() -> dict:
     sampler = g.node("RectiFlowSamplerEuler", [], [("SAMPLER", "SAMPLER")], pos=(360, 340))
     sched = g.node("BasicScheduler", ["simple", 6, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
                    pos=(360, 440), title="6 steps")
-    run = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
-                 [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
-                  ("latent_image", "LATENT")], pos=(720, 0))
-    image = g.node("RectiFlowDigitsLatentToImage", [4, 10], [("IMAGE", "IMAGE")], [("samples", "LATENT")],
-                   pos=(1080, 0))
-    save = g.node("SaveImage", ["rectiflow_raag_few_steps"], [], [("images", "IMAGE")], pos=(1080, 200))
-    for src, dst, name in ((loader, guider, "model"), (loader, sched, "model"), (pos, guider, "positive"),
-                           (neg, guider, "negative"), (noise, run, "noise"), (guider, run, "guider"),
-                           (sampler, run, "sampler"), (sched, run, "sigmas"), (latent, run, "latent_image"),
-                           (run, image, "samples"), (image, save, "images")):
-        g.link(src, 0, dst, name)
+    link_cfg_inputs(g, loader, pos, neg, guider)
+    g.link(loader, 0, sched, "model")
+    sample_and_save(g, noise, guider, sampler, sched, latent, "rectiflow_raag_few_steps")
     return g.to_json()
 
 
@@ -163,7 +147,7 @@ def guidance_smc_inspector() -> dict:
     """SMC-CFG through the Guidance Inspector: the digits, a plot of r, |e|, effective w and switching per step,
     and the numbers as text."""
     g = Graph()
-    loader, pos, neg, latent = guidance_digits_inputs(g, 20)
+    loader, pos, neg, latent = digits_inputs(g, 20)
     guider = g.node("RectiFlowGuiderSMCCFG", [3.0, 5.0, 0.05, 0, "sign", 0.1], [("GUIDER", "GUIDER")],
                     [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 0),
                     title="SMC-CFG (digits: w 3, K 0.05; SD3.5: w 7.5, K 0.2)")
@@ -175,24 +159,23 @@ def guidance_smc_inspector() -> dict:
                        [("output", "LATENT"), ("plot", "IMAGE"), ("report", "STRING")],
                        [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
                         ("latent_image", "LATENT")], pos=(720, 0))
-    image = g.node("RectiFlowDigitsLatentToImage", [4, 10], [("IMAGE", "IMAGE")], [("samples", "LATENT")],
-                   pos=(1080, 0))
-    save = g.node("SaveImage", ["rectiflow_smc_digits"], [], [("images", "IMAGE")], pos=(1080, 200))
+    link_cfg_inputs(g, loader, pos, neg, guider)
+    g.link(loader, 0, sched, "model")
+    for src, name in ((noise, "noise"), (guider, "guider"), (sampler, "sampler"), (sched, "sigmas"),
+                      (latent, "latent_image")):
+        g.link(src, 0, inspector, name)
+    decode_and_save(g, inspector, "rectiflow_smc_digits")
     save_plot = g.node("SaveImage", ["rectiflow_smc_inspector"], [], [("images", "IMAGE")], pos=(1080, 500),
                        title="Guidance Inspector plot")
     text = g.node("PreviewAny", [], [], [("source", "*")], pos=(720, 400), title="Guidance Inspector numbers")
-    for src, dst, name in ((loader, guider, "model"), (loader, sched, "model"), (pos, guider, "positive"),
-                           (neg, guider, "negative"), (noise, inspector, "noise"), (guider, inspector, "guider"),
-                           (sampler, inspector, "sampler"), (sched, inspector, "sigmas"),
-                           (latent, inspector, "latent_image"), (inspector, image, "samples"), (image, save, "images")):
-        g.link(src, 0, dst, name)
     g.link(inspector, 1, save_plot, "images")
     g.link(inspector, 2, text, "source")
     return g.to_json()
 
 
-WORKFLOWS.update({"guidance_raag_few_steps.json": guidance_raag_few_steps,
-                  "guidance_smc_inspector.json": guidance_smc_inspector})
+WORKFLOWS = {"digits_quickstart.json": digits_quickstart, "digits_optimal_steps.json": digits_optimal_steps,
+             "guidance_raag_few_steps.json": guidance_raag_few_steps,
+             "guidance_smc_inspector.json": guidance_smc_inspector}
 
 
 def main() -> None:
