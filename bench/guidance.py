@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import conftest  # noqa: E402,F401  (makes the pack importable as `rectiflow`)
 from comfy_host import boot_comfyui, pack_module, run_node  # noqa: E402
 from _analytic_model import counting_model  # noqa: E402  (bench/ is sys.path[0] when run as a script)
+from analytic_flows import GaussianMixtureFlow  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 STEPS = (4, 8, 10, 16, 30)
@@ -58,18 +59,6 @@ def class_components() -> torch.Tensor:
     return table
 
 
-def mixture_velocity(x: torch.Tensor, sigma: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Exact flow velocity v = (x - E[x0 | x]) / sigma of an isotropic mixture; x [B, 2], sigma [B], weights [B, K]."""
-    means, s = ring_means().to(x), sigma.view(-1, 1, 1)
-    tau2 = (1 - s) ** 2 * STD ** 2 + s ** 2
-    centred = x[:, None, :] - (1 - s) * means[None]                         # [B, K, 2]
-    logits = weights.clamp_min(1e-300).log()[..., None] - centred.square().sum(-1, keepdim=True) / (2 * tau2)
-    resp = torch.softmax(logits, dim=1)
-    x0 = means[None] + (1 - s) * STD ** 2 / tau2 * centred
-    x0_hat = (resp * x0).sum(dim=1)
-    return (x - x0_hat) / sigma.view(-1, 1).clamp_min(1e-8)
-
-
 class MixtureNet(torch.nn.Module):
     """ComfyUI diffusion_model: [B, 2, 1, 1] latents, timesteps = 1000 sigma, context [B, L, C + 1] one-hot."""
 
@@ -77,10 +66,12 @@ class MixtureNet(torch.nn.Module):
         super().__init__()
         self.dtype = dtype or torch.float32
         self.register_buffer("table", class_components())
+        self.flow = GaussianMixtureFlow(ring_means(), STD)
 
     def forward(self, x, timesteps, context=None, **_kwargs):
         weights = context.mean(dim=1).double() @ self.table
-        v = mixture_velocity(x.reshape(x.shape[0], 2).double(), timesteps.double() / 1000, weights)
+        v = self.flow.velocity(x.reshape(x.shape[0], 2).double(), timesteps.double() / 1000,
+                               log_weights=weights.clamp_min(1e-300).log())
         return v.to(x.dtype).view_as(x)
 
 

@@ -38,13 +38,17 @@ class GaussianMixtureFlow:
     def dim(self) -> int:
         return self.means.shape[1]
 
-    def _components(self, x: torch.Tensor, sigma) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(posterior [B, K], E[x0 | x, k] [B, K, D], E[eps | x, k] [B, K, D]) for flat x [B, D]."""
+    def _components(self, x: torch.Tensor, sigma, log_weights: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(posterior [B, K], E[x0 | x, k] [B, K, D], E[eps | x, k] [B, K, D]) for flat x [B, D].
+
+        `log_weights` [B, K] (unnormalised) replaces the mixture weights per row, e.g. for class-conditional data."""
         s = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1, 1, 1).expand(x.shape[0], 1, 1)
         means = self.means.to(x)
         var = (1 - s) ** 2 * self.std ** 2 + s ** 2  # [B, 1, 1]
         diff = x[:, None, :] - (1 - s) * means[None]  # [B, K, D]
-        log_post = self.log_weights.to(x)[None] - 0.5 * (diff ** 2).sum(-1) / var[..., 0]
+        prior = self.log_weights[None] if log_weights is None else log_weights
+        log_post = prior.to(x) - 0.5 * (diff ** 2).sum(-1) / var[..., 0]
         post = torch.softmax(log_post, dim=1)
         x0_given_k = means[None] + (1 - s) * self.std ** 2 / var * diff
         eps_given_k = s / var * diff
@@ -61,9 +65,9 @@ class GaussianMixtureFlow:
         post, x0_k, _ = self._components(self._flat(x), sigma)
         return (post[..., None] * x0_k).sum(1).reshape(x.shape)
 
-    def velocity(self, x: torch.Tensor, sigma) -> torch.Tensor:
+    def velocity(self, x: torch.Tensor, sigma, log_weights: torch.Tensor | None = None) -> torch.Tensor:
         """Marginal velocity E[eps - x0 | x_sigma = x] (exact, also at sigma = 0 where it is -x)."""
-        post, x0_k, eps_k = self._components(self._flat(x), sigma)
+        post, x0_k, eps_k = self._components(self._flat(x), sigma, log_weights)
         return (post[..., None] * (eps_k - x0_k)).sum(1).reshape(x.shape)
 
     def model(self, x: torch.Tensor, sigma: torch.Tensor, **_) -> torch.Tensor:
