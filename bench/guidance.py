@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import conftest  # noqa: E402,F401  (makes the pack importable as `rectiflow`)
 from comfy_host import boot_comfyui, pack_module, run_node  # noqa: E402
 from _analytic_model import counting_model  # noqa: E402  (bench/ is sys.path[0] when run as a script)
+from _plots import save_grid  # noqa: E402
 from analytic_flows import GaussianMixtureFlow  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -319,15 +320,8 @@ def pareto_panel(rows: list[dict], steps: int, exact: dict, size=(420, 340), mar
 
 
 def save_pareto(rows: list[dict], exact: dict, steps_list) -> Path:
-    from PIL import Image
-
     panels = [pareto_panel(rows, s, exact) for s in steps_list]
-    canvas = Image.new("RGB", (panels[0].width * len(panels), panels[0].height), "white")
-    for i, panel in enumerate(panels):
-        canvas.paste(panel, (i * panel.width, 0))
-    path = OUT / "guidance_pareto.png"
-    canvas.save(path)
-    return path
+    return save_grid(panels, OUT / "guidance_pareto.png", columns=len(panels))
 
 
 def table(rows: list[dict], columns: list[str]) -> str:
