@@ -19,14 +19,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 import conftest  # noqa: E402,F401  (makes the pack importable as `rectiflow`)
 from comfy_host import run_node  # noqa: E402
 
+from _digits import digits_inputs  # noqa: E402  (bench/ is sys.path[0] when run as a script)
 
-def sample_digits(cfg: float, steps: int, per_label: int, seed: int, sampler_node: tuple[str, dict]):
-    model = run_node("RectiFlowDigitsModelLoader", model_name="digits_rf.safetensors")[0]
-    guider = run_node("CFGGuider", model=model, positive=run_node("RectiFlowDigitsLabel", labels="0 1 2 3 4 5 6 7 8 9")[0],
-                      negative=run_node("RectiFlowDigitsLabel", labels="null")[0], cfg=cfg)[0]
+
+def sample_digits(cfg: float, steps: int, inputs: tuple, seed: int, sampler_node: tuple[str, dict]):
+    model, positive, negative, latent = inputs
+    guider = run_node("CFGGuider", model=model, positive=positive, negative=negative, cfg=cfg)[0]
     sigmas = run_node("BasicScheduler", model=model, scheduler="simple", steps=steps, denoise=1.0)[0]
     sampler = run_node(sampler_node[0], **sampler_node[1])[0]
-    latent = run_node("RectiFlowDigitsEmptyLatent", batch_size=10 * per_label)[0]
     return run_node("SamplerCustomAdvanced", noise=run_node("RandomNoise", noise_seed=seed)[0], guider=guider,
                     sampler=sampler, sigmas=sigmas, latent_image=latent)[0]["samples"]
 
@@ -43,12 +43,13 @@ def main(argv=None) -> None:
 
     clf = load_digits_classifier(ROOT / "weights" / "digits_classifier.safetensors")
     expected = torch.arange(10).repeat(args.per_label)
+    inputs = digits_inputs(args.per_label)
     rows = []
     for name, node in (("rectiflow_euler", ("RectiFlowSamplerEuler", {})),
                        ("comfyui_euler", ("KSamplerSelect", {"sampler_name": "euler"}))):
         for cfg in args.cfgs:
             start = time.perf_counter()
-            samples = sample_digits(cfg, args.steps, args.per_label, args.seed, node)
+            samples = sample_digits(cfg, args.steps, inputs, args.seed, node)
             acc = (classify(clf, samples) == expected).float().mean().item()
             rows.append({"sampler": name, "cfg": cfg, "steps": args.steps, "samples": int(samples.shape[0]),
                          "accuracy": round(acc, 4), "seconds": round(time.perf_counter() - start, 2)})

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import conftest  # noqa: E402,F401  (makes the pack importable as `rectiflow`)
 from comfy_host import boot_comfyui, pack_module, run_node  # noqa: E402
 from _analytic_model import counting_model  # noqa: E402  (bench/ is sys.path[0] when run as a script)
+from _digits import digits_inputs  # noqa: E402
 from _plots import save_grid  # noqa: E402
 from analytic_flows import GaussianMixtureFlow  # noqa: E402
 
@@ -191,14 +192,6 @@ def digits_settings() -> dict[str, tuple[str, dict]]:
             "RAAG w_max 18 a 12": ("RectiFlowGuiderRAAG", {"w_max": 18.0, "alpha": 12.0}),
             "SMC-CFG w3 K0.05": ("RectiFlowGuiderSMCCFG", {"w": 3.0, "lam": 5.0, "k": 0.05, "warmup_steps": 0,
                                                           "switching": "sign", "phi": 0.1})}
-
-
-def digits_inputs(per_label: int):
-    model = run_node("RectiFlowDigitsModelLoader", model_name="digits_rf.safetensors")[0]
-    positive = run_node("RectiFlowDigitsLabel", labels="0 1 2 3 4 5 6 7 8 9")[0]
-    negative = run_node("RectiFlowDigitsLabel", labels="null")[0]
-    latent = run_node("RectiFlowDigitsEmptyLatent", batch_size=10 * per_label)[0]
-    return model, positive, negative, latent
 
 
 def digits_metrics(samples: torch.Tensor, classifier) -> dict[str, float]:

@@ -47,6 +47,7 @@ from comfy_host import boot_comfyui, pack_module, run_node  # noqa: E402
 
 from _analytic_model import (AnalyticCase, analytic_cases, analytic_model, counting_model,  # noqa: E402
                              data_samples, empty_conditioning, reference_solution)
+from _digits import digits_inputs  # noqa: E402
 from _plots import line_chart, save_grid  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -321,10 +322,8 @@ def frechet_distance(features: torch.Tensor, mean: torch.Tensor, cov: torch.Tens
 
 
 def digits_setup(cfg: Config) -> Setup:
-    model = run_node("RectiFlowDigitsModelLoader", model_name="digits_rf.safetensors")[0]
-    conditioning = run_node("RectiFlowDigitsLabel", labels="0 1 2 3 4 5 6 7 8 9")[0]
-    latent = run_node("RectiFlowDigitsEmptyLatent", batch_size=10 * cfg.digits_per_label)[0]["samples"]
-    return make_setup(model, conditioning, latent, cfg.seed)
+    model, conditioning, _, latent = digits_inputs(cfg.digits_per_label)
+    return make_setup(model, conditioning, latent["samples"], cfg.seed)
 
 
 def digits_judge(setup: Setup, cfg: Config) -> DigitsJudge:
