@@ -7,6 +7,7 @@ import comfy.latent_formats
 import comfy.model_base
 import comfy.model_management
 import comfy.model_patcher
+import comfy.model_sampling
 import comfy.supported_models_base
 
 
@@ -40,3 +41,8 @@ def flow_model_patcher(unet_model, unet_config: dict, latent_format,
                                        device=comfy.model_management.unet_offload_device(), unet_model=unet_model)
     return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
                                             offload_device=comfy.model_management.unet_offload_device())
+
+
+def is_flow_model(model_patcher) -> bool:
+    """True when the MODEL's sampling is ComfyUI's flow convention (CONST: x - x0_hat = sigma v)."""
+    return isinstance(model_patcher.get_model_object("model_sampling"), comfy.model_sampling.CONST)

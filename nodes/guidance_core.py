@@ -19,11 +19,11 @@ from typing import Any, Callable, ClassVar, NamedTuple
 import torch
 from torch import Tensor
 
-import comfy.model_sampling
 import comfy.patcher_extension
 import comfy.samplers
 
 from ..samplers import guidance as g
+from .flow_models import is_flow_model
 
 RUNS_KEY = "rectiflow_guidance_runs"      # transformer_options entry: {patch uid: RunState} of the current run
 PROBE_KEY = "rectiflow_guidance_probe"    # transformer_options entry: the Guidance Inspector's recorder
@@ -56,6 +56,21 @@ def schedule_position(sigma: float, sample_sigmas: Tensor | None) -> StepPositio
     return StepPosition(step, starts[step], sigmas[step + 1])
 
 
+class SigmaSteps:
+    """Step positions from the run's schedule, or, without one, from the order in which sigmas are first seen."""
+
+    def __init__(self):
+        self.seen: list[float] = []
+
+    def position(self, sigma: float, sample_sigmas: Tensor | None) -> StepPosition:
+        found = schedule_position(sigma, sample_sigmas)
+        if found is not None:
+            return found
+        if sigma not in self.seen:
+            self.seen.append(sigma)
+        return StepPosition(self.seen.index(sigma), sigma, None)
+
+
 class RunState:
     """One sampling run's memory of one law: the law's state and, without a schedule, the sigmas seen."""
 
@@ -65,24 +80,16 @@ class RunState:
 
     def restart(self) -> None:
         self.state = self.law.initial_state()
-        self.keys: list[float] = []
+        self.positions = SigmaSteps()
         self.last_step = -1
 
     def locate(self, sigma: float, sample_sigmas: Tensor | None) -> StepPosition:
-        position = self._position(sigma, sample_sigmas)
+        position = self.positions.position(sigma, sample_sigmas)
         if position.step < self.last_step:      # steps only go forward within a run: a new run reuses us
             self.restart()
-            position = self._position(sigma, sample_sigmas)
+            position = self.positions.position(sigma, sample_sigmas)
         self.last_step = position.step
         return position
-
-    def _position(self, sigma: float, sample_sigmas: Tensor | None) -> StepPosition:
-        position = schedule_position(sigma, sample_sigmas)
-        if position is not None:
-            return position
-        if sigma not in self.keys:
-            self.keys.append(sigma)
-        return StepPosition(self.keys.index(sigma), sigma, None)
 
 
 @dataclass(frozen=True)
@@ -461,10 +468,9 @@ class LawGuider(comfy.samplers.CFGGuider):
 
 def require_flow_model(model) -> None:
     """The laws act on flow velocities: refuse models whose x - x0 is not sigma v."""
-    sampling = model.get_model_object("model_sampling")
-    if not isinstance(sampling, comfy.model_sampling.CONST):
+    if not is_flow_model(model):
         raise ValueError(f"model: RectiFlow guidance needs a flow (CONST) model such as SD3, Flux or the digits "
-                         f"model, got model sampling {type(sampling).__name__}")
+                         f"model, got model sampling {type(model.get_model_object('model_sampling')).__name__}")
 
 
 def law_guider(model, positive, negative, law: GuidanceLaw) -> LawGuider:

@@ -4,15 +4,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
 import comfy.model_patcher
 
-from .guidance_core import PROBE_KEY, StepPosition, schedule_position
-from .plots import PANEL, line_panel
+from ..samplers.guidance import per_sample_norm, per_sample_std
+from .guidance_core import PROBE_KEY, SigmaSteps, StepPosition
+from .plots import line_panel, to_image_tensor
 
 NAN = float("nan")
 
@@ -26,18 +26,6 @@ class CallRecord:
     weight: float         # effective w: least-squares fit of the applied guidance v - v_u to w e over the batch
     switching: float      # SMC-CFG: share of elements whose sign(s) flipped since the previous step
     std_ratio: float      # std(x0 guided) / std(x0 cond): > 1 is saturation / overshoot
-
-
-def flat(t: Tensor) -> Tensor:
-    return t.reshape(t.shape[0], -1)
-
-
-def per_sample_norm(t: Tensor) -> Tensor:
-    return torch.linalg.vector_norm(flat(t), dim=1)
-
-
-def per_sample_std(t: Tensor) -> Tensor:
-    return flat(t).std(dim=1, correction=0)
 
 
 def batch_mean(t: Tensor | None) -> float:
@@ -78,7 +66,7 @@ class GuidanceRecorder:
     def __init__(self):
         self.calls: list[CallRecord] = []
         self.pending: dict[str, float] = {}
-        self.keys: list[float] = []
+        self.positions = SigmaSteps()
 
     def note(self, law_name: str, notes: dict[str, Tensor]) -> None:
         self.pending.update({k: batch_mean(v) for k, v in notes.items()})
@@ -87,17 +75,9 @@ class GuidanceRecorder:
         sigma = float(torch.as_tensor(args["sigma"]).reshape(-1)[0])
         if sigma > 0:
             sample_sigmas = args.get("model_options", {}).get("transformer_options", {}).get("sample_sigmas")
-            self.calls.append(measure_call(args, self.pending, self.position(sigma, sample_sigmas)))
+            self.calls.append(measure_call(args, self.pending, self.positions.position(sigma, sample_sigmas)))
         self.pending = {}
         return args["denoised"]
-
-    def position(self, sigma: float, sample_sigmas: Tensor | None) -> StepPosition:
-        found = schedule_position(sigma, sample_sigmas)
-        if found is None:
-            if sigma not in self.keys:
-                self.keys.append(sigma)
-            found = StepPosition(self.keys.index(sigma), sigma, None)
-        return found
 
     def steps(self) -> list[CallRecord]:
         """One record per step: the mean over that step's calls (NaN-aware)."""
@@ -178,7 +158,4 @@ def record_panel(title: str, steps: list[CallRecord], attr: str) -> Image.Image:
 
 def inspector_plot(steps: list[CallRecord]) -> Tensor:
     """2 x 3 grid of per-step panels as an IMAGE [1, H, W, 3]."""
-    canvas = Image.new("RGB", (PANEL[0] * 3, PANEL[1] * 2), "white")
-    for i, (title, attr) in enumerate(PLOT_PANELS):
-        canvas.paste(record_panel(title, steps, attr), ((i % 3) * PANEL[0], (i // 3) * PANEL[1]))
-    return torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0)[None]
+    return to_image_tensor([record_panel(title, steps, attr) for title, attr in PLOT_PANELS], columns=3)

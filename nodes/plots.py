@@ -47,11 +47,13 @@ def line_panel(title: str, xs: list[float], series: dict[str, list[float]], log_
     return img
 
 
-def to_image_tensor(panels: list[Image.Image]) -> torch.Tensor:
-    """Panels side by side -> IMAGE [1, H, W, 3] in [0, 1]."""
-    canvas = Image.new("RGB", (PANEL[0] * len(panels), PANEL[1]), "white")
+def to_image_tensor(panels: list[Image.Image], columns: int | None = None) -> torch.Tensor:
+    """Panels row-major, `columns` per row (default: all side by side) -> IMAGE [1, H, W, 3] in [0, 1]."""
+    columns = columns or len(panels)
+    rows = -(-len(panels) // columns)
+    canvas = Image.new("RGB", (PANEL[0] * columns, PANEL[1] * rows), "white")
     for i, panel in enumerate(panels):
-        canvas.paste(panel, (i * PANEL[0], 0))
+        canvas.paste(panel, ((i % columns) * PANEL[0], (i // columns) * PANEL[1]))
     return torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0)[None]
 
 

@@ -16,6 +16,7 @@ import latent_preview
 from ..samplers import schedules
 from ..samplers.solvers import SOLVERS, sample_flow_adaptive, sample_flow_sde
 from ..samplers.trajectory import Trajectory, optimal_sigmas, reference_trajectory, straightness_report
+from .flow_models import is_flow_model
 from .plots import straightness_plot
 from .samplers import rectiflow_ksampler
 
@@ -214,9 +215,7 @@ def increasing(sigmas: torch.Tensor) -> torch.Tensor:
 
 
 def check_flow_model(model_patcher, input_name: str) -> None:
-    import comfy.model_sampling
-
-    if not isinstance(model_patcher.get_model_object("model_sampling"), comfy.model_sampling.CONST):
+    if not is_flow_model(model_patcher):
         raise ValueError(f"{input_name}: expected a flow (CONST) model such as SD3, Flux or the digits model; "
                          "this model predicts eps or v-diffusion, which RectiFlow's flow nodes do not support")
 

@@ -185,7 +185,7 @@ def _flat(t: Tensor) -> Tensor:
     return t.reshape(t.shape[0], -1)
 
 
-def _norm(t: Tensor) -> Tensor:
+def per_sample_norm(t: Tensor) -> Tensor:
     """Per-sample L2 norm [B]."""
     return torch.linalg.vector_norm(_flat(t), dim=1)
 
@@ -306,7 +306,7 @@ def raag(v_cond: Tensor, v_uncond: Tensor, *, w_max: float = 18.0, alpha: float 
     _check_pair(v_cond, v_uncond)
     validate_raag(w_max, alpha, eps)
     delta = v_cond - v_uncond
-    ratio = _norm(delta) / _norm(v_uncond).clamp_min(eps)
+    ratio = per_sample_norm(delta) / per_sample_norm(v_uncond).clamp_min(eps)
     weight = 1 + (w_max - 1) * torch.exp(-alpha * ratio)
     return RAAGResult(v_uncond + _per_sample(weight, delta) * delta, ratio, weight)
 
@@ -443,7 +443,7 @@ def apg(v_cond: Tensor, v_uncond: Tensor, x: Tensor, sigma: SigmaLike, state: AP
         running = running + momentum * state.committed
     diff = running
     if 0 < norm_threshold < math.inf:
-        diff_norm = _norm(diff).clamp_min(torch.finfo(diff.dtype).tiny)
+        diff_norm = per_sample_norm(diff).clamp_min(torch.finfo(diff.dtype).tiny)
         diff = diff * _per_sample((norm_threshold / diff_norm).clamp(max=1.0), diff)
     parallel, orthogonal = _project(diff, x0_cond)
     x0 = x0_cond + _per_sample(w - 1, x0_cond) * (orthogonal + eta * parallel)
@@ -644,12 +644,13 @@ def scheduled_weight(w: float, sigma: SigmaLike,
 # 8. Guidance rescale
 # ---------------------------------------------------------------------------------------------
 
-def _std(t: Tensor) -> Tensor:
+def per_sample_std(t: Tensor) -> Tensor:
+    """Per-sample population std [B]."""
     return _flat(t).std(dim=1, correction=0)
 
 
 def _std_rescale(ref: Tensor, guided: Tensor, phi: float) -> Tensor:
-    ratio = _std(ref) / _std(guided)
+    ratio = per_sample_std(ref) / per_sample_std(guided)
     ratio = torch.where(torch.isfinite(ratio), ratio, torch.ones_like(ratio))
     return phi * guided * _per_sample(ratio, guided) + (1 - phi) * guided
 
