@@ -257,7 +257,8 @@ def combination_overhead(per_label: int, seconds_per_step: float, calls: int = 3
     functions = {"CFG": lambda a: a["uncond"] + (a["cond"] - a["uncond"]) * a["cond_scale"]}
     for name, law in laws.items():
         run = core.RunState(law)
-        functions[name] = core.make_cfg_function(law, lambda _, run=run: run, None)
+        step_of = lambda a, run=run: (run, core.guidance_step(a["input"], a["sigma"], a["model_options"], run))  # noqa: E731
+        functions[name] = core.make_cfg_function(law, step_of, None)
     micros = {}
     for name, fn in functions.items():
         fn(args)

@@ -424,15 +424,15 @@ def at_sigma_zero(args: dict, previous: Callable | None, has_uncond: bool) -> Te
     return args["uncond"] + (args["cond"] - args["uncond"]) * args["cond_scale"]
 
 
-def make_cfg_function(law: GuidanceLaw, run_of: Callable[[dict], RunState],
+def make_cfg_function(law: GuidanceLaw, step_of: Callable[[dict], tuple[RunState, GuidanceStep]],
                       previous: Callable | None) -> Callable[[dict], Tensor]:
-    """A ComfyUI `sampler_cfg_function` applying `law` in velocity space on top of `previous` (or plain CFG)."""
+    """A ComfyUI `sampler_cfg_function` applying `law` in velocity space on top of `previous` (or plain CFG);
+    `step_of(args)` gives the run's state and this call's GuidanceStep."""
     def cfg_function(args: dict) -> Tensor:
         x, has_uncond = args["input"], args.get("input_uncond") is not None
         if not bool((torch.as_tensor(args["sigma"]) > 0).all()):
             return at_sigma_zero(args, previous, has_uncond)
-        run = run_of(args)
-        step = guidance_step(x, args["sigma"], args.get("model_options", {}), run)
+        run, step = step_of(args)
         s = step.sigma_view
         v_cond = args["cond"].float() / s
         v_uncond = args["uncond"].float() / s if has_uncond else None
@@ -460,7 +460,8 @@ class LawGuider(comfy.samplers.CFGGuider):
     def predict_noise(self, x, timestep, model_options={}, seed=None):
         step = guidance_step(x, timestep, model_options, self.run)
         negative = self.conds.get("negative") if self.law.uses_uncond(step, self.run.state) else None
-        cfg_function = make_cfg_function(self.law, lambda _: self.run, model_options.get("sampler_cfg_function"))
+        previous = model_options.get("sampler_cfg_function")
+        cfg_function = make_cfg_function(self.law, lambda _: (self.run, step), previous)
         options = {**model_options, "sampler_cfg_function": cfg_function, "disable_cfg1_optimization": True}
         return comfy.samplers.sampling_function(self.inner_model, x, timestep, negative, self.conds.get("positive"),
                                                 self.cfg, model_options=options, seed=seed)
@@ -488,9 +489,10 @@ def patch_model(model, law: GuidanceLaw):
     uid = f"{law.name}:{uuid.uuid4().hex}"
     fallback = RunState(law)
 
-    def run_of(args: dict) -> RunState:
-        runs = args.get("model_options", {}).get("transformer_options", {}).get(RUNS_KEY, {})
-        return runs.get(uid, fallback)
+    def step_of(args: dict) -> tuple[RunState, GuidanceStep]:
+        options = args.get("model_options", {})
+        run = options.get("transformer_options", {}).get(RUNS_KEY, {}).get(uid, fallback)
+        return run, guidance_step(args["input"], args["sigma"], options, run)
 
     def start_run(executor, *args, **kwargs):
         options = executor.class_obj.model_options.setdefault("transformer_options", {})
@@ -499,7 +501,7 @@ def patch_model(model, law: GuidanceLaw):
 
     patched = model.clone()
     previous = patched.model_options.get("sampler_cfg_function")
-    patched.set_model_sampler_cfg_function(make_cfg_function(law, run_of, previous), disable_cfg1_optimization=True)
+    patched.set_model_sampler_cfg_function(make_cfg_function(law, step_of, previous), disable_cfg1_optimization=True)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY, start_run)
     return patched
 
