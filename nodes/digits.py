@@ -11,14 +11,30 @@ from comfy_api.latest import io
 
 import comfy.model_management
 import comfy.model_patcher
+import folder_paths
 
 from ..models.digits import DEFAULT_CONFIG, IMAGE_SIZE, NULL_LABEL, DigitsUNet, label_one_hot
+from .errors import quoted
 from .flow_models import flow_model_patcher, plain_latent_format
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 EMBEDDED_MODEL = "digits_rf.safetensors"
 DIGITS_FORMAT = "rectiflow.digits"
+MODEL_FOLDER = "rectiflow_digits"   # ComfyUI model folder: the pack's weights/ plus models/rectiflow_digits/
 CATEGORY = "sampling/rectiflow/digits"
+# Architecture bounds a checkpoint's metadata must respect before anything is allocated (the shipped model
+# has base_channels 32, channel_mults [1, 2, 2], emb_dim 128: 0.59M parameters).
+ARCHITECTURE_BOUNDS = {"in_channels": (1, 1), "base_channels": (8, 128), "emb_dim": (8, 512)}
+MAX_LEVELS, MAX_MULT = 4, 4
+
+
+def register_model_folder() -> None:
+    """Let ComfyUI's folder_paths find digits checkpoints (its documented way for packs to add a folder)."""
+    folder_paths.add_model_folder_path(MODEL_FOLDER, str(WEIGHTS_DIR))
+    folder_paths.add_model_folder_path(MODEL_FOLDER, os.path.join(folder_paths.models_dir, MODEL_FOLDER))
+
+
+register_model_folder()
 
 
 DigitsLatentFormat = plain_latent_format(1, rgb_factors=[[1.0, 1.0, 1.0]])  # grey previews of [-1, 1] pixels
@@ -28,44 +44,82 @@ class DigitsCheckpointError(ValueError):
     """A file that is missing, corrupt, or not a RectiFlow digits checkpoint."""
 
 
+def checked_architecture(raw: str, name: str, input_name: str) -> dict:
+    """Parse a checkpoint's `architecture` metadata and check it against ARCHITECTURE_BOUNDS."""
+    expected = (f"expected a JSON object with in_channels 1, base_channels 8-128 (a multiple of 8), "
+                f"channel_mults of 1-{MAX_LEVELS} integers 1-{MAX_MULT}, emb_dim 8-512 (even)")
+    try:
+        given = json.loads(raw)
+    except ValueError:
+        given = None
+    if not isinstance(given, dict) or not set(given) <= set(DEFAULT_CONFIG):
+        raise DigitsCheckpointError(f"{input_name}: {name} has unusable architecture metadata; {expected}")
+    config = {**DEFAULT_CONFIG, **given}
+    ints_ok = all(type(config[k]) is int and lo <= config[k] <= hi for k, (lo, hi) in ARCHITECTURE_BOUNDS.items())
+    mults = config["channel_mults"]
+    mults_ok = (isinstance(mults, list) and 1 <= len(mults) <= MAX_LEVELS
+                and all(type(m) is int and 1 <= m <= MAX_MULT for m in mults))
+    if not (ints_ok and mults_ok and config["base_channels"] % 8 == 0 and config["emb_dim"] % 2 == 0):
+        raise DigitsCheckpointError(f"{input_name}: {name} has architecture metadata out of bounds; {expected}")
+    return config
+
+
 def read_digits_checkpoint(path: Path, input_name: str) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a safetensors digits checkpoint (never unpickles); return (state_dict, architecture config)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
-    if not path.is_file():
-        raise DigitsCheckpointError(f"{input_name}: model file '{path}' does not exist")
+    name = quoted(path.name)
     if path.suffix != ".safetensors":
-        raise DigitsCheckpointError(f"{input_name}: '{path.name}' is not a .safetensors file; RectiFlow loads "
+        raise DigitsCheckpointError(f"{input_name}: {name} is not a .safetensors file; RectiFlow loads "
                                     "safetensors only and never unpickles checkpoints")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise DigitsCheckpointError(f"{input_name}: {name} is corrupt or not a safetensors file") from e
+    if meta.get("format") != DIGITS_FORMAT or meta.get("kind") != "flow":
+        raise DigitsCheckpointError(f"{input_name}: {name} is not a RectiFlow digits flow checkpoint "
+                                    f"(metadata format={quoted(meta.get('format'))}, kind={quoted(meta.get('kind'))}; "
+                                    f"expected format='{DIGITS_FORMAT}', kind='flow')")
+    config = checked_architecture(meta.get("architecture", "{}"), name, input_name)
+    try:
         state_dict = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
-        raise DigitsCheckpointError(f"{input_name}: '{path.name}' is corrupt or not a safetensors file ({e})") from e
-    if meta.get("format") != DIGITS_FORMAT or meta.get("kind") != "flow":
-        raise DigitsCheckpointError(f"{input_name}: '{path.name}' is not a RectiFlow digits flow checkpoint "
-                                    f"(metadata format={meta.get('format')!r}, kind={meta.get('kind')!r}; "
-                                    f"expected format='{DIGITS_FORMAT}', kind='flow')")
-    config = {**DEFAULT_CONFIG, **json.loads(meta.get("architecture", "{}"))}
+        raise DigitsCheckpointError(f"{input_name}: {name} is corrupt or not a safetensors file") from e
+    bad = [k for k, t in state_dict.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise DigitsCheckpointError(f"{input_name}: {name} holds non-finite weights (NaN or inf) in "
+                                    f"{len(bad)} tensor(s), first {quoted(bad[0])}")
     return state_dict, config
 
 
-def load_digits_model(path: Path, input_name: str = "model_file") -> comfy.model_patcher.ModelPatcher:
+def load_digits_model(path: Path, input_name: str = "model_name") -> comfy.model_patcher.ModelPatcher:
     """Build a ComfyUI MODEL (flow/CONST sampling) from a digits checkpoint."""
     state_dict, config = read_digits_checkpoint(path, input_name)
     patcher = flow_model_patcher(DigitsUNet, config, DigitsLatentFormat)
     try:
         patcher.model.diffusion_model.load_state_dict(state_dict, strict=True)
     except RuntimeError as e:
-        raise DigitsCheckpointError(f"{input_name}: '{path.name}' does not match the digits architecture "
-                                    f"{config}: {e}") from e
+        raise DigitsCheckpointError(f"{input_name}: {quoted(path.name)} does not match the digits architecture "
+                                    f"{config} (missing, unexpected or mis-shaped tensors)") from e
     return patcher
 
 
 def available_checkpoints() -> list[str]:
-    return sorted(p.name for p in WEIGHTS_DIR.glob("digits_rf*.safetensors")) or [EMBEDDED_MODEL]
+    """Digits checkpoints in the model folder: the shipped ones first, then the user's."""
+    names = [n for n in folder_paths.get_filename_list(MODEL_FOLDER)
+             if n.endswith(".safetensors") and not Path(n).name.startswith("digits_classifier")]
+    return sorted(names, key=lambda n: (n != EMBEDDED_MODEL, n)) or [EMBEDDED_MODEL]
+
+
+def checkpoint_path(model_name: str) -> Path:
+    """The file for a model_name from the model folder list; anything else is refused by name."""
+    if model_name not in available_checkpoints():
+        raise DigitsCheckpointError(f"model_name: {quoted(model_name)} is not a digits checkpoint in ComfyUI's "
+                                    f"'{MODEL_FOLDER}' model folder (the pack's weights/ or "
+                                    f"models/{MODEL_FOLDER}/); expected one of {available_checkpoints()}")
+    return Path(folder_paths.get_full_path_or_raise(MODEL_FOLDER, model_name))
 
 
 class DigitsModelLoader(io.ComfyNode):
@@ -79,21 +133,18 @@ class DigitsModelLoader(io.ComfyNode):
                         "velocity prediction, flow sigmas 1 = noise) as a ComfyUI MODEL.",
             inputs=[
                 io.Combo.Input("model_name", options=available_checkpoints(), default=EMBEDDED_MODEL,
-                               tooltip="Digits checkpoint shipped in RectiFlow's weights/ folder."),
-                io.String.Input("custom_path", default="", optional=True,
-                                tooltip="Optional path to another RectiFlow digits .safetensors file; "
-                                        "overrides model_name when not empty."),
+                               tooltip="Digits checkpoint: the ones shipped in the pack's weights/ folder, and "
+                                       f"any RectiFlow digits .safetensors you put in models/{MODEL_FOLDER}/."),
             ],
             outputs=[io.Model.Output(tooltip="Flow (CONST) model; works with KSampler and custom samplers.")],
         )
 
     @classmethod
-    def execute(cls, model_name: str, custom_path: str = "") -> io.NodeOutput:
-        if custom_path.strip():
-            return io.NodeOutput(load_digits_model(Path(os.path.expanduser(custom_path.strip())), "custom_path"))
-        if Path(model_name).name != model_name:
-            raise DigitsCheckpointError(f"model_name: expected a file name from weights/, got '{model_name}'")
-        return io.NodeOutput(load_digits_model(WEIGHTS_DIR / model_name, "model_name"))
+    def execute(cls, model_name: str) -> io.NodeOutput:
+        return io.NodeOutput(load_digits_model(checkpoint_path(model_name), "model_name"))
+
+
+MAX_LABELS = 4096  # the largest batch DigitsEmptyLatent makes
 
 
 def parse_labels(text: str) -> list[int]:
@@ -101,14 +152,16 @@ def parse_labels(text: str) -> list[int]:
     tokens = [t for t in re.split(r"[\s,;]+", text.strip()) if t]
     if not tokens:
         raise ValueError("labels: expected at least one digit 0-9 or 'null', got an empty string")
+    if len(tokens) > MAX_LABELS:
+        raise ValueError(f"labels: expected at most {MAX_LABELS} labels, got {len(tokens)}")
     labels = []
     for tok in tokens:
         if tok.lower() in ("null", "none", "uncond", "-"):
             labels.append(NULL_LABEL)
-        elif re.fullmatch(r"[+-]?\d+", tok) and 0 <= int(tok) <= 9:
+        elif re.fullmatch(r"[+-]?\d{1,4}", tok) and 0 <= int(tok) <= 9:
             labels.append(int(tok))
         else:
-            raise ValueError(f"labels: '{tok}' is not a digit label; expected integers 0-9 or 'null'")
+            raise ValueError(f"labels: {quoted(tok)} is not a digit label; expected integers 0-9 or 'null'")
     return labels
 
 

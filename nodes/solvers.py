@@ -17,6 +17,7 @@ from ..samplers import schedules
 from ..samplers.solvers import SOLVERS, sample_flow_adaptive, sample_flow_sde
 from ..samplers.trajectory import Trajectory, optimal_sigmas, reference_trajectory, straightness_report
 from .flow_models import is_flow_model
+from .errors import quoted
 from .plots import straightness_plot
 from .samplers import rectiflow_ksampler
 
@@ -46,7 +47,7 @@ class SamplerSelect(io.ComfyNode):
     @classmethod
     def execute(cls, solver: str) -> io.NodeOutput:
         if solver not in SOLVERS:
-            raise ValueError(f"solver: unknown solver '{solver}', expected one of {list(SOLVERS)}")
+            raise ValueError(f"solver: unknown solver {quoted(solver)}, expected one of {list(SOLVERS)}")
         options = {"noise_scale": SDE_DEFAULT_NOISE} if solver == "sde" else {}
         return io.NodeOutput(rectiflow_ksampler(SOLVERS[solver].function, **options))
 

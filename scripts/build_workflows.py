@@ -51,7 +51,7 @@ class Graph:
 
 def digits_inputs(g: Graph, batch: int) -> tuple[dict, dict, dict, dict]:
     """Digits model, one label per column, null negative and an empty latent (every workflow's inputs)."""
-    loader = g.node("RectiFlowDigitsModelLoader", ["digits_rf.safetensors", ""], [("MODEL", "MODEL")], pos=(0, 0))
+    loader = g.node("RectiFlowDigitsModelLoader", ["digits_rf.safetensors"], [("MODEL", "MODEL")], pos=(0, 0))
     pos = g.node("RectiFlowDigitsLabel", ["0 1 2 3 4 5 6 7 8 9"], [("CONDITIONING", "CONDITIONING")],
                  pos=(0, 180), title="Positive: one label per column")
     neg = g.node("RectiFlowDigitsLabel", ["null"], [("CONDITIONING", "CONDITIONING")], pos=(0, 330),

@@ -77,7 +77,7 @@ def set_widget(workflow: dict, node_type: str, index: int, value):
 
 @pytest.mark.parametrize("node_type, index, value, message", [
     ("RectiFlowDigitsLabel", 0, "12", "labels: '12' is not a digit label"),
-    ("RectiFlowDigitsModelLoader", 1, "/nonexistent/model.safetensors", "custom_path: model file"),
+    ("RectiFlowDigitsModelLoader", 0, "/etc/passwd", "model_name: '/etc/passwd' is not a digits checkpoint"),
 ])
 def test_bad_input_is_named_and_the_server_stays_up(server, object_info, tmp_path, node_type, index, value, message):
     workflow = json.loads((REPO / "workflows" / "digits_quickstart.json").read_text())

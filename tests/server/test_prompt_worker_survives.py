@@ -1,0 +1,79 @@
+"""Odd strings in every text widget of every shipped workflow: the prompt worker stays alive.
+
+A lone surrogate in a message ComfyUI logs used to kill its prompt worker thread, so that no prompt ever ran
+again although the HTTP server still answered. After every odd prompt the quickstart must still run.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from comfy_host import REPO, comfyui_path, load_runner
+
+pytestmark = pytest.mark.server
+
+runner = load_runner()
+ODD_STRINGS = ["\ud800", "x\udfff", "\x00", "../../../../etc/passwd"]
+
+
+@pytest.fixture(scope="module")
+def server():
+    scratch = Path(tempfile.mkdtemp(prefix="rectiflow-worker-test-"))
+    process, base_url = runner.start_server(comfyui_path(), sys.executable, log_path=scratch / "server.log",
+                                            extra_args=runner.isolated_server_args(scratch))
+    try:
+        yield base_url
+    finally:
+        runner.stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def object_info(server):
+    return requests.get(f"{server}/object_info", timeout=120).json()
+
+
+def api_workflow(name: str, object_info: dict, batch_size: int | None = None) -> dict:
+    prompt = runner.ui_to_api(json.loads((REPO / "workflows" / name).read_text()), object_info)
+    for node in prompt.values():
+        if batch_size and "batch_size" in node["inputs"]:
+            node["inputs"]["batch_size"] = batch_size   # keeps the graphs that run before failing cheap
+    return prompt
+
+
+def text_widgets(prompt: dict) -> list[tuple[str, str]]:
+    return [(node_id, name) for node_id, node in prompt.items() if node["class_type"].startswith("RectiFlow")
+            for name, value in node["inputs"].items() if isinstance(value, str)]
+
+
+def wait_for_history(base_url: str, prompt_id: str, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entry = requests.get(f"{base_url}/history/{prompt_id}", timeout=10).json().get(prompt_id)
+        if entry and entry.get("status", {}).get("completed") is not None:
+            return entry
+        time.sleep(0.2)
+    raise AssertionError(f"prompt {prompt_id} never finished: the prompt worker is stuck or dead")
+
+
+def test_odd_strings_never_stop_the_prompt_worker(server, object_info, tmp_path):
+    workflows = sorted(p.name for p in (REPO / "workflows").glob("*.json"))
+    cases = [(name, node_id, field) for name in workflows for node_id, field in text_widgets(api_workflow(name, object_info))]
+    assert len(cases) >= 8
+    for name, node_id, field in cases:
+        for odd in ODD_STRINGS:
+            prompt = api_workflow(name, object_info, batch_size=1)
+            prompt[node_id]["inputs"][field] = odd
+            answer = requests.post(f"{server}/prompt", json={"prompt": prompt, "client_id": "fuzz"}, timeout=30)
+            if answer.status_code == 200:
+                entry = wait_for_history(server, answer.json()["prompt_id"])
+                assert entry["status"]["status_str"] == "error", (name, node_id, field, odd)
+            else:
+                assert answer.status_code == 400, answer.text
+    saved = runner.run_prompt(server, api_workflow("digits_quickstart.json", object_info), tmp_path, timeout=300)
+    assert saved and saved[0].stat().st_size > 0
