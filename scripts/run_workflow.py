@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -21,8 +22,8 @@ import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
-from typing import Any, Iterator, NamedTuple, TextIO
+from pathlib import Path, PureWindowsPath
+from typing import Any, BinaryIO, Iterator, NamedTuple, TextIO
 
 import requests
 import websocket
@@ -495,7 +496,8 @@ def fetch_history(base_url: str, prompt_id: str, wait: float = 10.0) -> dict:
     while True:
         response = requests.get(f"{base_url}/history/{prompt_id}", timeout=30)
         response.raise_for_status()
-        entry = response.json().get(prompt_id)
+        answer = response.json()
+        entry = answer.get(prompt_id) if isinstance(answer, dict) else None
         if entry is not None:
             return entry
         if time.monotonic() > deadline:
@@ -503,23 +505,99 @@ def fetch_history(base_url: str, prompt_id: str, wait: float = 10.0) -> dict:
         time.sleep(0.25)
 
 
-def output_files(history_entry: dict) -> Iterator[dict]:
+def output_files(history_entry: Any) -> Iterator[dict]:
     """Every file record ({filename, subfolder, type}) in the outputs: images, gifs, audio..."""
-    for node_output in (history_entry.get("outputs") or {}).values():
-        for items in node_output.values():
+    outputs = history_entry.get("outputs") if isinstance(history_entry, dict) else None
+    for node_output in (outputs.values() if isinstance(outputs, dict) else ()):
+        for items in (node_output.values() if isinstance(node_output, dict) else ()):
             if isinstance(items, list):
                 yield from (item for item in items if isinstance(item, dict) and "filename" in item)
 
 
-def download_file(base_url: str, record: dict, out_dir: Path) -> Path:
-    params = {"filename": record["filename"], "subfolder": record.get("subfolder", ""),
-              "type": record.get("type", "output")}
+class UnsafeOutputPath(ServerError):
+    """The server named an output file that would land outside the output folder."""
+
+
+def _unsafe(what: str, value: Any, expected: str) -> UnsafeOutputPath:
+    return UnsafeOutputPath(f"refusing the server's output {what} {ascii(value)}: expected {expected}")
+
+
+def _is_plain_name(part: str) -> bool:
+    """A single path component: no separators, no '.'/'..', no control characters, no drive."""
+    return (bool(part) and part not in (".", "..") and not any(c in part for c in "/\\")
+            and all(ord(c) >= 32 for c in part) and not PureWindowsPath(part).drive)
+
+
+def safe_file_name(value: Any) -> str:
+    """The server-given file name if it is a plain name; UnsafeOutputPath otherwise."""
+    if not isinstance(value, str) or not _is_plain_name(value):
+        raise _unsafe("file name", value, "a plain file name")
+    return value
+
+
+def safe_subfolder(value: Any) -> tuple[str, ...]:
+    """The components of a server-given relative subfolder ('' for none); UnsafeOutputPath otherwise."""
+    if value is None or value == "":
+        return ()
+    expected = "a relative subfolder without '..'"
+    if not isinstance(value, str) or value.startswith(("/", "\\")):
+        raise _unsafe("subfolder", value, expected)
+    parts = tuple(p for p in re.split(r"[/\\]", value) if p not in ("", "."))
+    if not all(_is_plain_name(p) for p in parts):
+        raise _unsafe("subfolder", value, expected)
+    return parts
+
+
+def output_target(out_dir: Path, record: dict) -> Path:
+    """Where a server's file record is saved: inside the resolved out_dir, or UnsafeOutputPath.
+
+    Existing folders are resolved (symlinks followed) before the check, so a link inside out_dir that
+    points elsewhere is refused too. The file name itself is not resolved: files are created with
+    O_EXCL (see create_new_file), which never follows a link.
+    """
+    name = safe_file_name(record.get("filename"))
+    parts = safe_subfolder(record.get("subfolder", ""))
+    root = out_dir.resolve()
+    folder = root.joinpath(*parts).resolve()
+    if folder != root and not folder.is_relative_to(root):
+        raise _unsafe("subfolder", record.get("subfolder"), f"a folder inside {root}")
+    return folder / name
+
+
+def create_new_file(target: Path) -> tuple[Path, BinaryIO]:
+    """Open target for writing without clobbering: an existing file (or link) is kept, and the new
+    file gets the first free name STEM-1.EXT, STEM-2.EXT, ..."""
+    for index in range(10_000):
+        candidate = target if index == 0 else target.with_name(f"{target.stem}-{index}{target.suffix}")
+        try:
+            return candidate, open(candidate, "xb")
+        except FileExistsError:
+            continue
+    raise ServerError(f"no free file name next to {target} (10000 taken)")
+
+
+def download_file(base_url: str, record: dict, target: Path) -> Path:
+    """Fetch one output file from /view into target (or a free name next to it); returns where it went."""
+    params = {"filename": record["filename"], "subfolder": record.get("subfolder") or "",
+              "type": record.get("type") or "output"}
     response = requests.get(f"{base_url}/view", params=params, timeout=120)
     response.raise_for_status()
-    target = out_dir / params["subfolder"] / Path(params["filename"]).name
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(response.content)
-    return target
+    path, stream = create_new_file(target)
+    with stream:
+        stream.write(response.content)
+    return path
+
+
+def save_outputs(base_url: str, prompt_id: str, out_dir: Path) -> list[Path]:
+    """Download every output file the prompt's history names into out_dir.
+
+    The history is untrusted: every record is checked (output_target) before anything is written,
+    and existing files are never overwritten (create_new_file).
+    """
+    records = list(output_files(fetch_history(base_url, prompt_id)))
+    targets = [output_target(out_dir, record) for record in records]
+    return [download_file(base_url, record, target) for record, target in zip(records, targets)]
 
 
 def run_prompt(base_url: str, api_prompt: dict, out_dir: str | Path, timeout: float,
@@ -543,8 +621,7 @@ def run_prompt(base_url: str, api_prompt: dict, out_dir: str | Path, timeout: fl
             printer.finish()
     finally:
         ws.close()
-    history = fetch_history(base_url, prompt_id)
-    return [download_file(base_url, record, out_dir) for record in output_files(history)]
+    return save_outputs(base_url, prompt_id, out_dir)
 
 
 # ----------------------------------------------------------------------------------------------
