@@ -13,9 +13,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from comfy_host import load_runner
-
-rw = load_runner()
+from rectiflow.headless.client import save_outputs
+from rectiflow.headless.errors import UnsafeOutputPath
 
 PROMPT_ID = "p-1"
 PAYLOAD = b"bytes from the server"
@@ -92,8 +91,8 @@ def test_malicious_history_writes_nothing_outside_out(fake_server, places, case)
     out, outside = places
     record, quoted = malicious_records(outside)[case]
     server.records = [{"filename": "fine.png", "subfolder": "", "type": "output"}, record]
-    with pytest.raises(rw.UnsafeOutputPath) as err:
-        rw.save_outputs(url, PROMPT_ID, out)
+    with pytest.raises(UnsafeOutputPath) as err:
+        save_outputs(url, PROMPT_ID, out)
     assert ascii(quoted) in str(err.value)
     assert tree(outside) == set()
     assert tree(out) == set(), "records are all checked before anything is downloaded"
@@ -106,8 +105,8 @@ def test_a_link_inside_out_pointing_outside_is_refused(fake_server, places):
     out, outside = places
     (out / "link").symlink_to(outside, target_is_directory=True)
     server.records = [{"filename": "x.png", "subfolder": "link/deeper", "type": "output"}]
-    with pytest.raises(rw.UnsafeOutputPath, match=r"'link/deeper'"):
-        rw.save_outputs(url, PROMPT_ID, out)
+    with pytest.raises(UnsafeOutputPath, match=r"'link/deeper'"):
+        save_outputs(url, PROMPT_ID, out)
     assert tree(outside) == set()
 
 
@@ -116,7 +115,7 @@ def test_plain_records_land_in_out_with_their_subfolder(fake_server, places):
     out, _ = places
     server.records = [{"filename": "a.png", "subfolder": "", "type": "output"},
                       {"filename": "b.png", "subfolder": "sub/./dir", "type": "temp"}]
-    saved = rw.save_outputs(url, PROMPT_ID, out)
+    saved = save_outputs(url, PROMPT_ID, out)
     assert saved == [out.resolve() / "a.png", out.resolve() / "sub" / "dir" / "b.png"]
     assert all(p.read_bytes() == PAYLOAD for p in saved)
     assert [v["filename"] for v in server.views] == [["a.png"], ["b.png"]]
@@ -130,7 +129,7 @@ def test_existing_files_are_never_overwritten(fake_server, places, tmp_path):
     (out / "img-1.png").write_bytes(b"older user file")
     (out / "link.png").symlink_to(outside / "target.png")  # a dangling link is not followed either
     server.records = [{"filename": "img.png", "subfolder": ""}, {"filename": "link.png", "subfolder": ""}]
-    saved = rw.save_outputs(url, PROMPT_ID, out)
+    saved = save_outputs(url, PROMPT_ID, out)
     assert saved == [out.resolve() / "img-2.png", out.resolve() / "link-1.png"]
     assert (out / "img.png").read_bytes() == b"user file"
     assert (out / "img-1.png").read_bytes() == b"older user file"
