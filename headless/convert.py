@@ -1,17 +1,24 @@
-"""UI-format workflow (the editor's save file) -> API-format prompt, using the server's /object_info."""
+"""UI-format workflow (the editor's save file) -> API-format prompt, using the server's /object_info.
+
+Mirrors the frontend's graphToPrompt for what a saved file can hold: widget values in input order with
+'control after generate' entries skipped, links followed through Reroute, PrimitiveNode and bypassed
+nodes, muted and frontend-only nodes dropped. A malformed file raises ConversionError naming the node
+(id, index, type) or link at fault, never a bare KeyError.
+"""
 from __future__ import annotations
 
 from typing import Any, Iterator, NamedTuple
 
-from .errors import ConversionError
+from .errors import ConversionError, shown
 
 MUTED, BYPASSED = 2, 4
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 CONTROL_VALUES = {"fixed", "randomize", "increment", "decrement"}
 SEED_NAMES = {"seed", "noise_seed"}
 FRONTEND_ONLY_TYPES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
+LINK_FIELDS = ("id", "origin_id", "origin_slot", "target_id", "target_slot")
 
-__all__ = ["ConversionError", "MUTED", "BYPASSED", "ui_to_api", "is_api_format"]
+__all__ = ["ConversionError", "MUTED", "BYPASSED", "ui_to_api", "is_api_format", "shown"]
 
 
 class Link(NamedTuple):
@@ -30,19 +37,63 @@ class PrimitiveValue(NamedTuple):
 Source = tuple[str, int] | PrimitiveValue | None
 
 
+def _link_int(value: Any, field: str, where: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConversionError(f"{where}: {field} must be an integer, got {shown(value)}") from None
+
+
+def parse_link(raw: Any, index: int) -> tuple[int, Link]:
+    """One link, from the list form [id, from, slot, to, slot, type] or the object form."""
+    where = f"link at index {index}"
+    if isinstance(raw, dict):
+        missing = [field for field in LINK_FIELDS if raw.get(field) is None]
+        if missing:
+            raise ConversionError(f"{where} (id {shown(raw.get('id'))}) is missing {', '.join(missing)}")
+        fields = [raw[field] for field in LINK_FIELDS] + [raw.get("type", "*")]
+    elif isinstance(raw, (list, tuple)):
+        if len(raw) < 5:
+            raise ConversionError(f"{where} {shown(raw)} has {len(raw)} fields, expected 6: "
+                                  "[id, origin_id, origin_slot, target_id, target_slot, type]")
+        fields = list(raw[:6]) if len(raw) >= 6 else list(raw[:5]) + ["*"]
+    else:
+        raise ConversionError(f"{where} is neither a list nor an object: {shown(raw)}")
+    link_id, origin_id, origin_slot, target_id, target_slot, link_type = fields
+    where = f"link {shown(link_id)} (index {index})"
+    return _link_int(link_id, "id", where), Link(
+        str(origin_id), _link_int(origin_slot, "origin_slot", where), str(target_id),
+        _link_int(target_slot, "target_slot", where), link_type)
+
+
 def parse_links(workflow: dict) -> dict[int, Link]:
-    """Links by id; both the list form [id, from, slot, to, slot, type] and the object form."""
-    links: dict[int, Link] = {}
-    for raw in workflow.get("links") or []:
-        if isinstance(raw, dict):
-            link_id, fields = raw["id"], (raw["origin_id"], raw["origin_slot"], raw["target_id"],
-                                          raw["target_slot"], raw.get("type", "*"))
-        else:
-            link_id, fields = raw[0], tuple(raw[1:6])
-        origin_id, origin_slot, target_id, target_slot, link_type = fields
-        links[int(link_id)] = Link(str(origin_id), int(origin_slot), str(target_id),
-                                   int(target_slot), link_type)
-    return links
+    """Links by id; both the list form and the object form."""
+    raw_links = workflow.get("links") or []
+    if not isinstance(raw_links, list):
+        raise ConversionError(f"'links' must be a list, got {type(raw_links).__name__}")
+    return dict(parse_link(raw, index) for index, raw in enumerate(raw_links))
+
+
+def _node_key(node: Any, index: int) -> str:
+    """The node's id as a string, after checking the fields conversion relies on."""
+    if not isinstance(node, dict):
+        raise ConversionError(f"node at index {index} is not an object: {shown(node)}")
+    node_type = node.get("type")
+    label = f"node at index {index} ({shown(node_type)})"
+    node_id = node.get("id")
+    if node_id is None:
+        raise ConversionError(f"{label} has no 'id'")
+    if isinstance(node_id, bool) or not isinstance(node_id, (int, str)):
+        raise ConversionError(f"{label}: 'id' must be a number or a string, got {shown(node_id)}")
+    if not isinstance(node_type, str) or not node_type:
+        raise ConversionError(f"node {shown(node_id)} at index {index} has no 'type'")
+    for field in ("inputs", "outputs"):
+        entries = node.get(field) or []
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ConversionError(f"node {shown(node_id)} ({shown(node_type)}): '{field}' must be a list of objects")
+    if any(not isinstance(e.get("name"), str) for e in node.get("inputs") or []):
+        raise ConversionError(f"node {shown(node_id)} ({shown(node_type)}): an input has no 'name'")
+    return str(node_id)
 
 
 class UIGraph:
@@ -51,10 +102,16 @@ class UIGraph:
     def __init__(self, workflow: dict):
         if not isinstance(workflow.get("nodes"), list):
             raise ConversionError("not a UI-format workflow: no 'nodes' list")
-        self.nodes = {str(node["id"]): node for node in workflow["nodes"]}
+        self.nodes: dict[str, dict] = {}
+        for index, node in enumerate(workflow["nodes"]):
+            key = _node_key(node, index)
+            if key in self.nodes:
+                raise ConversionError(f"node id {shown(key)} appears twice (second time at index {index})")
+            self.nodes[key] = node
         self.links = parse_links(workflow)
-        self.subgraph_ids = {sg.get("id") for sg in
-                             (workflow.get("definitions") or {}).get("subgraphs") or []}
+        definitions = workflow.get("definitions")
+        subgraphs = definitions.get("subgraphs") if isinstance(definitions, dict) else None
+        self.subgraph_ids = {sg.get("id") for sg in subgraphs or [] if isinstance(sg, dict)}
 
     def resolve(self, link_id: int | None, seen: frozenset[int] = frozenset()) -> Source:
         """The real (node id, output slot) feeding a link, a PrimitiveNode literal, or None."""
@@ -92,8 +149,8 @@ def _bypass_input_index(node: dict, link: Link) -> int | None:
     inputs = node.get("inputs") or []
     outputs = node.get("outputs") or []
     slot = link.origin_slot
-    out_type = outputs[slot].get("type", link.type) if slot < len(outputs) else link.type
-    if slot < len(inputs) and _types_match(inputs[slot].get("type"), out_type):
+    out_type = outputs[slot].get("type", link.type) if 0 <= slot < len(outputs) else link.type
+    if 0 <= slot < len(inputs) and _types_match(inputs[slot].get("type"), out_type):
         return link.origin_slot
     for index, ui_input in enumerate(inputs):
         if _types_match(ui_input.get("type"), out_type):
@@ -206,25 +263,41 @@ def _unknown_type_error(graph: UIGraph, node_id: str, node_type: str) -> Convers
     hint = ""
     if node_type in graph.subgraph_ids:
         hint = " (it is a subgraph; unpack it in the editor first)"
-    elif str(node_type).startswith("workflow>"):
+    elif node_type.startswith("workflow>"):
         hint = " (it is a group node; convert it to nodes in the editor first)"
-    return ConversionError(f"node {node_id} ({node_type}): node type is not known to the server"
+    return ConversionError(f"node {shown(node_id)} ({shown(node_type)}): node type is not known to the server"
                            f"{hint}; is the custom node pack that provides it installed?")
+
+
+def _convert_checked(graph: UIGraph, node_id: str, node: dict, info: Any) -> dict:
+    """convert_node, with any shape error in the node or its /object_info entry named."""
+    label = f"node {shown(node_id)} ({shown(node['type'])})"
+    if not isinstance(info, dict):
+        raise ConversionError(f"{label}: the server's /object_info entry is not an object")
+    try:
+        return convert_node(graph, node, info)
+    except ConversionError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ConversionError(f"{label}: malformed node or /object_info entry "
+                              f"({type(exc).__name__}: {shown(str(exc))})") from None
 
 
 def ui_to_api(workflow: dict, object_info: dict) -> dict:
     """Convert a UI-format workflow (editor save file) into an API-format prompt."""
+    if not isinstance(object_info, dict):
+        raise ConversionError("the server's /object_info is not an object")
     graph = UIGraph(workflow)
     api: dict[str, dict] = {}
     for node_id, node in graph.nodes.items():
-        node_type = node.get("type")
+        node_type = node["type"]
         if node.get("mode", 0) in (MUTED, BYPASSED):
             continue
         if node_type not in object_info:
             if node_type in FRONTEND_ONLY_TYPES:
                 continue
             raise _unknown_type_error(graph, node_id, node_type)
-        api[node_id] = convert_node(graph, node, object_info[node_type])
+        api[node_id] = _convert_checked(graph, node_id, node, object_info[node_type])
     return api
 
 
