@@ -1,4 +1,4 @@
-"""rectiflow-run: run a ComfyUI workflow (editor UI format or API format) headless on a real ComfyUI server.
+"""rectiflow-run: Run a ComfyUI workflow (editor UI format or API format) headless on a real ComfyUI server.
 
 Without --server a ComfyUI server is started on 127.0.0.1 (`PYTHON main.py --cpu` in the ComfyUI folder)
 and always stopped at the end. The workflow is converted to the API format with the server's
@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 from .client import DEFAULT_REQUEST_TIMEOUT, fetch_object_info, run_prompt
 from .convert import is_api_format, ui_to_api
-from .errors import ConversionError, PromptRejected, ServerError, Stopped, WorkflowError, shown
+from .errors import ConversionError, PromptRejected, ServerError, Stopped, UsageError, WorkflowError, shown
 from .server import PREVIEW_METHODS, default_comfyui_path, isolated_server_args, start_server, stop_server
 
 PROG = "rectiflow-run"
@@ -30,9 +30,10 @@ what the runner refuses:
   the file name, or a subfolder that resolves outside --out; existing files in --out are never
   overwritten (a new file takes the first free name NAME-1.EXT, NAME-2.EXT, ...).
 
-exit status: 0 success, 1 any failure (one line on stderr naming what was wrong),
-  130 after SIGINT (Ctrl-C), 143 after SIGTERM; a server the runner started is always stopped."""
-KNOWN_ERRORS = (ConversionError, PromptRejected, WorkflowError, ServerError, TimeoutError)
+exit status: 0 success; 1 any failure, named on stderr without a traceback (the node id, type and
+  message for an execution error); 130 after SIGINT (Ctrl-C), 143 after SIGTERM. On a signal the prompt
+  is removed from the queue and interrupted on the server, and a server the runner started is stopped."""
+KNOWN_ERRORS = (ConversionError, PromptRejected, WorkflowError, ServerError, TimeoutError, UsageError)
 
 
 def positive_float(text: str) -> float:
@@ -52,7 +53,7 @@ def server_url(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split(": ", 1)[1].strip(),
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workflow", type=Path, help="workflow JSON saved by the ComfyUI editor (or in API format)")
     parser.add_argument("--out", type=Path, default=Path("output"), metavar="DIR",
@@ -131,7 +132,10 @@ def stop_on_signals() -> Iterator[None]:
 
 def run(args: argparse.Namespace) -> int:
     workflow = load_workflow(args.workflow)
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot use --out {shown(str(args.out))} as the output folder: {exc.strerror}") from None
     process = scratch = None
     try:
         if args.server:
@@ -151,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"ComfyUI (pid {process.pid}) ready on {base_url}", flush=True)
         for path in execute_workflow(workflow, args.workflow.stem, base_url, args.out, args.timeout,
                                      args.request_timeout):
-            print(f"saved {path}", flush=True)
+            print(f"saved {shown(str(path), limit=4096)}", flush=True)
         return 0
     finally:
         if process is not None:

@@ -18,6 +18,10 @@ class ConversionError(ValueError):
     """The UI workflow cannot be turned into an API prompt."""
 
 
+class UsageError(RuntimeError):
+    """A command-line value cannot be used (an output folder that cannot be created...)."""
+
+
 class ServerError(RuntimeError):
     """The ComfyUI server could not be started, did not answer, or answered something unusable."""
 

@@ -8,6 +8,7 @@ same name is kept and the new file takes the first free name STEM-1.EXT, STEM-2.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path, PureWindowsPath
 from typing import Any, BinaryIO, Iterator
 
@@ -30,9 +31,18 @@ def _unsafe(what: str, value: Any, expected: str) -> UnsafeOutputPath:
 
 
 def _is_plain_name(part: str) -> bool:
-    """A single path component: no separators, not '.'/'..', no control characters (NUL...), no drive."""
+    """A single path component: no separators, not '.'/'..', no control characters (NUL...), no drive,
+    and a name this file system can store (no lone surrogates)."""
     return (bool(part) and part not in (".", "..") and not any(c in part for c in "/\\")
-            and all(ord(c) >= 32 for c in part) and not PureWindowsPath(part).drive)
+            and all(ord(c) >= 32 for c in part) and not PureWindowsPath(part).drive and _encodable(part))
+
+
+def _encodable(part: str) -> bool:
+    try:
+        part.encode(sys.getfilesystemencoding(), "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def safe_file_name(value: Any) -> str:

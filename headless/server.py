@@ -90,9 +90,12 @@ def start_server(comfyui_path: str | Path, python: str | Path, port: int | None 
     log_path = Path(log_path) if log_path else Path(tempfile.gettempdir()) / f"comfyui-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(server_command(python, port, extra_args), cwd=comfyui_path, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True, preexec_fn=_die_with_parent())
+        try:
+            process = subprocess.Popen(server_command(python, port, extra_args), cwd=comfyui_path, stdout=log,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True, preexec_fn=_die_with_parent())
+        except OSError as exc:
+            raise ServerError(f"cannot start ComfyUI with python {ascii(str(python))}: {exc.strerror}") from None
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(process, base_url, log_path, ready_timeout)

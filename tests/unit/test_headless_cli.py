@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -67,7 +68,7 @@ def test_a_server_that_never_answers_fails_within_the_request_timeout(silent_ser
     assert status == 1 and elapsed < 5
     assert len(err) == 1, err
     host = silent_server.split("://")[1]
-    assert err[0].startswith(f"rectiflow-run: no answer from ") and f"{host}{path}" in err[0]
+    assert err[0].startswith("rectiflow-run: no answer from ") and f"{host}{path}" in err[0]
     assert "within 0.5 s (--request-timeout" in err[0]
 
 
@@ -89,7 +90,6 @@ def test_bad_workflow_files_are_one_line(tmp_path, capsys, content, message):
     status, err, _ = run_cli(capsys, wf, "--server", "http://127.0.0.1:9", "--out", tmp_path / "out")
     assert status == 1 and len(err) == 1
     assert err[0].startswith("rectiflow-run: ")
-    import re
     assert re.search(message, err[0]), err[0]
 
 
@@ -120,6 +120,27 @@ def test_preview_method_reaches_the_server_command_line(tmp_path, capsys):
     assert status == 1
     assert err[0].startswith("rectiflow-run: ComfyUI exited with status 3 while starting")
     assert "fake ComfyUI refuses to start" in err[-1]
+
+
+def test_a_python_that_does_not_exist_is_named(tmp_path, capsys):
+    fake = tmp_path / "FakeComfyUI"
+    fake.mkdir()
+    (fake / "main.py").write_text("")
+    wf = write(tmp_path, "wf.json", UI_WORKFLOW)
+    status, err, _ = run_cli(capsys, wf, "--comfyui", fake, "--python", tmp_path / "no-python",
+                             "--out", tmp_path / "out")
+    assert status == 1
+    assert err == [f"rectiflow-run: cannot start ComfyUI with python {ascii(str(tmp_path / 'no-python'))}: "
+                   "No such file or directory"]
+
+
+def test_an_out_that_is_a_file_is_named(tmp_path, capsys):
+    wf = write(tmp_path, "wf.json", UI_WORKFLOW)
+    blocker = write(tmp_path, "taken", "a user file")
+    status, err, _ = run_cli(capsys, wf, "--server", "http://127.0.0.1:9", "--out", blocker)
+    assert status == 1
+    assert err == [f"rectiflow-run: cannot use --out {blocker} as the output folder: File exists"]
+    assert blocker.read_text() == "a user file"
 
 
 def test_help_names_every_option_and_what_is_refused():

@@ -82,6 +82,8 @@ def malicious_records(outside: Path) -> list[tuple[dict, object]]:
         ({"filename": "x.png", "subfolder": str(outside)}, str(outside)),
         ({"filename": "x.png", "subfolder": "..\\..\\outside"}, "..\\..\\outside"),
         ({"filename": 7, "subfolder": ""}, 7),
+        ({"filename": "lone\ud800.png", "subfolder": ""}, "lone\ud800.png"),
+        ({"filename": "x.png", "subfolder": "sub\ud800"}, "sub\ud800"),
     ]
 
 
