@@ -6,5 +6,5 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
 WORKFLOW="${1:-$ROOT/workflows/digits_quickstart.json}"
 SECONDS=0
-"$ROOT/.venv/bin/python" "$ROOT/scripts/run_workflow.py" "$WORKFLOW" --out "$ROOT/output" "${@:2}"
+"$ROOT/.venv/bin/rectiflow-run" "$WORKFLOW" --out "$ROOT/output" "${@:2}"
 echo "demo wall time: ${SECONDS} s (server start included)"

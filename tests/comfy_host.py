@@ -10,7 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def comfyui_path() -> Path:
     """The runner's choice (COMFYUI_PATH, else the host scripts/setup.sh recorded or built)."""
-    return load_runner().default_comfyui_path() or REPO / ".host" / "ComfyUI"
+    from rectiflow.headless.server import default_comfyui_path
+
+    return default_comfyui_path() or REPO / ".host" / "ComfyUI"
 
 
 _booted = False
@@ -50,19 +52,6 @@ def run_node(node_type: str, **inputs):
     if asyncio.iscoroutine(out):
         out = asyncio.run(out)
     return tuple(out.args)
-
-
-def load_runner():
-    """scripts/run_workflow.py as a module (scripts/ is not a package)."""
-    import importlib.util
-
-    name = "rectiflow_run_workflow"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / "run_workflow.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def pack_module(relative: str):

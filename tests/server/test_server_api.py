@@ -4,35 +4,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 import requests
 
-from comfy_host import REPO, comfyui_path, load_runner
+from comfy_host import REPO
+from rectiflow.headless import client, convert, errors
 
 pytestmark = pytest.mark.server
 
 
-runner = load_runner()
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
-
-
-@pytest.fixture(scope="module")
-def server():
-    scratch = Path(tempfile.mkdtemp(prefix="rectiflow-server-test-"))
-    process, base_url = runner.start_server(comfyui_path(), sys.executable, log_path=scratch / "server.log",
-                                            extra_args=runner.isolated_server_args(scratch))
-    try:
-        yield base_url
-    finally:
-        runner.stop_server(process)
-
-
-@pytest.fixture(scope="module")
-def object_info(server):
-    return requests.get(f"{server}/object_info", timeout=120).json()
 
 
 def test_object_info_lists_every_rectiflow_node_with_category_and_tooltips(comfy, object_info):
@@ -51,7 +34,7 @@ def test_object_info_lists_every_rectiflow_node_with_category_and_tooltips(comfy
 
 
 def run_ui_workflow(base_url, object_info, workflow: dict, out_dir: Path):
-    return runner.run_prompt(base_url, runner.ui_to_api(workflow, object_info), out_dir, timeout=300)
+    return client.run_prompt(base_url, convert.ui_to_api(workflow, object_info), out_dir, timeout=300)
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
@@ -82,7 +65,7 @@ def set_widget(workflow: dict, node_type: str, index: int, value):
 def test_bad_input_is_named_and_the_server_stays_up(server, object_info, tmp_path, node_type, index, value, message):
     workflow = json.loads((REPO / "workflows" / "digits_quickstart.json").read_text())
     node_id = set_widget(workflow, node_type, index, value)
-    with pytest.raises(runner.WorkflowError) as err:
+    with pytest.raises(errors.WorkflowError) as err:
         run_ui_workflow(server, object_info, workflow, tmp_path)
     assert err.value.node_id == str(node_id) and err.value.node_type == node_type
     assert message in err.value.message
@@ -96,8 +79,8 @@ def test_wrong_latent_shape_is_named(server, tmp_path):
                                                                         "grid_columns": 0}},
         "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}},
     }
-    with pytest.raises(runner.WorkflowError, match=r"samples: expected a digits latent of shape \[batch, 1, 16, 16\]"):
-        runner.run_prompt(server, prompt, tmp_path, timeout=120)
+    with pytest.raises(errors.WorkflowError, match=r"samples: expected a digits latent of shape \[batch, 1, 16, 16\]"):
+        client.run_prompt(server, prompt, tmp_path, timeout=120)
     assert requests.get(f"{server}/system_stats", timeout=10).ok
 
 
@@ -106,7 +89,7 @@ def test_runner_cli_exits_nonzero_naming_the_node(server, tmp_path):
     node_id = set_widget(workflow, "RectiFlowDigitsLabel", 0, "3 seven")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(workflow))
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "run_workflow.py"), str(bad), "--server", server,
+    result = subprocess.run([str(Path(sys.executable).with_name("rectiflow-run")), str(bad), "--server", server,
                              "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert f"error in node {node_id} (RectiFlowDigitsLabel): labels: 'seven' is not a digit label" in result.stderr
@@ -114,10 +97,10 @@ def test_runner_cli_exits_nonzero_naming_the_node(server, tmp_path):
 
 def test_missing_conditioning_is_rejected_by_name(server, object_info, tmp_path):
     workflow = json.loads((REPO / "workflows" / "digits_quickstart.json").read_text())
-    api = runner.ui_to_api(workflow, object_info)
+    api = convert.ui_to_api(workflow, object_info)
     guider_id = next(k for k, n in api.items() if n["class_type"] == "CFGGuider")
     del api[guider_id]["inputs"]["positive"]
-    with pytest.raises(runner.PromptRejected) as err:
-        runner.run_prompt(server, api, tmp_path, timeout=120)
+    with pytest.raises(errors.PromptRejected) as err:
+        client.run_prompt(server, api, tmp_path, timeout=120)
     assert "positive" in str(err.value) and "Required input is missing" in str(err.value)
     assert requests.get(f"{server}/system_stats", timeout=10).ok

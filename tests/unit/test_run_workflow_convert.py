@@ -1,4 +1,4 @@
-"""Unit tests of scripts/run_workflow.py: UI -> API conversion and websocket message handling (no server)."""
+"""Unit tests of rectiflow.headless: UI -> API conversion and websocket message handling (no server)."""
 from __future__ import annotations
 
 import io
@@ -7,9 +7,7 @@ import time
 
 import pytest
 
-from comfy_host import load_runner
-
-rw = load_runner()
+from rectiflow.headless import client, convert, errors
 
 OBJECT_INFO = {
     "EmptyImage": {
@@ -73,7 +71,7 @@ def test_links_and_widgets_with_title():
         [node(1, "EmptyImage", [64, 32, 1, 255], outputs=[{"name": "IMAGE", "type": "IMAGE", "links": [1]}]),
          node(2, "SaveImage", ["out"], inputs=[socket("images", 1)], title="Keep me")],
         [[1, 1, 0, 2, 0, "IMAGE"]])
-    api = rw.ui_to_api(wf, OBJECT_INFO)
+    api = convert.ui_to_api(wf, OBJECT_INFO)
     assert api == {
         "1": {"inputs": {"width": 64, "height": 32, "batch_size": 1, "color": 255},
               "class_type": "EmptyImage", "_meta": {"title": "EmptyImage"}},
@@ -85,14 +83,14 @@ def test_links_and_widgets_with_title():
 def test_control_after_generate_values_are_skipped_and_input_order_is_used():
     wf = workflow([node(5, "Sampler", [123, "randomize", 20, "heun", 0.5, "b", "fixed", "hello"],
                         inputs=[socket("image")])], [])
-    inputs = rw.ui_to_api(wf, OBJECT_INFO)["5"]["inputs"]
+    inputs = convert.ui_to_api(wf, OBJECT_INFO)["5"]["inputs"]
     assert inputs == {"seed": 123, "steps": 20, "sampler_name": "heun", "strength": 0.5,
                       "mode": "b", "note": "hello"}
 
 
 def test_seed_by_name_and_explicit_false_flag():
     wf = workflow([node(3, "Noise", [7, "increment", 9, 1.5])], [])
-    assert rw.ui_to_api(wf, OBJECT_INFO)["3"]["inputs"] == {"noise_seed": 7, "seed": 9, "scale": 1.5}
+    assert convert.ui_to_api(wf, OBJECT_INFO)["3"]["inputs"] == {"noise_seed": 7, "seed": 9, "scale": 1.5}
 
 
 def test_linked_widget_keeps_its_slot_and_primitive_value_is_pushed():
@@ -103,7 +101,7 @@ def test_linked_widget_keeps_its_slot_and_primitive_value_is_pushed():
                            socket("sigma", 4, "FLOAT")])
     noise = node(6, "Noise", [0, "fixed", 0, 0.25], outputs=[{"name": "FLOAT", "type": "FLOAT", "links": [4]}])
     wf = workflow([primitive, sampler, noise], [[3, 7, 0, 5, 1, "INT"], [4, 6, 0, 5, 2, "FLOAT"]])
-    api = rw.ui_to_api(wf, OBJECT_INFO)
+    api = convert.ui_to_api(wf, OBJECT_INFO)
     assert "7" not in api
     assert api["5"]["inputs"] == {"seed": 4242, "steps": 20, "sampler_name": "euler", "strength": 1.0,
                                   "mode": "a", "note": "", "sigma": ["6", 0]}
@@ -118,7 +116,7 @@ def test_reroute_chain_is_followed_and_note_nodes_are_dropped():
          node(20, "Note", ["just a note"]),
          node(21, "MarkdownNote", ["# heading"])],
         [[1, 1, 0, 10, 0, "IMAGE"], [2, 10, 0, 11, 0, "*"], [3, 11, 0, 2, 0, "IMAGE"]])
-    api = rw.ui_to_api(wf, OBJECT_INFO)
+    api = convert.ui_to_api(wf, OBJECT_INFO)
     assert set(api) == {"1", "2"}
     assert api["2"]["inputs"]["images"] == ["1", 0]
 
@@ -126,10 +124,10 @@ def test_reroute_chain_is_followed_and_note_nodes_are_dropped():
 def test_muted_node_is_not_sent_and_its_links_are_dropped():
     wf = workflow(
         [node(1, "EmptyImage", [8, 8, 1, 0]),
-         node(3, "ImageInvert", inputs=[socket("image", 1)], mode=rw.MUTED),
+         node(3, "ImageInvert", inputs=[socket("image", 1)], mode=convert.MUTED),
          node(2, "SaveImage", ["x"], inputs=[socket("images", 2)])],
         [[1, 1, 0, 3, 0, "IMAGE"], [2, 3, 0, 2, 0, "IMAGE"]])
-    api = rw.ui_to_api(wf, OBJECT_INFO)
+    api = convert.ui_to_api(wf, OBJECT_INFO)
     assert set(api) == {"1", "2"}
     assert api["2"]["inputs"] == {"filename_prefix": "x"}
 
@@ -138,10 +136,10 @@ def test_bypassed_node_passes_its_matching_input_through():
     wf = workflow(
         [node(1, "EmptyImage", [8, 8, 1, 0]),
          node(3, "ImageInvert", inputs=[socket("image", 1)],
-              outputs=[{"name": "IMAGE", "type": "IMAGE", "links": [2]}], mode=rw.BYPASSED),
+              outputs=[{"name": "IMAGE", "type": "IMAGE", "links": [2]}], mode=convert.BYPASSED),
          node(2, "SaveImage", ["x"], inputs=[socket("images", 2)])],
         [[1, 1, 0, 3, 0, "IMAGE"], [2, 3, 0, 2, 0, "IMAGE"]])
-    api = rw.ui_to_api(wf, OBJECT_INFO)
+    api = convert.ui_to_api(wf, OBJECT_INFO)
     assert set(api) == {"1", "2"}
     assert api["2"]["inputs"]["images"] == ["1", 0]
 
@@ -151,25 +149,25 @@ def test_dict_widgets_values_and_object_links():
         [node(1, "EmptyImage", {"width": 16, "height": 24, "batch_size": 2, "color": 1}),
          node(2, "SaveImage", {"filename_prefix": "d"}, inputs=[socket("images", 9)])],
         [{"id": 9, "origin_id": 1, "origin_slot": 0, "target_id": 2, "target_slot": 0, "type": "IMAGE"}])
-    api = rw.ui_to_api(wf, OBJECT_INFO)
+    api = convert.ui_to_api(wf, OBJECT_INFO)
     assert api["1"]["inputs"] == {"width": 16, "height": 24, "batch_size": 2, "color": 1}
     assert api["2"]["inputs"] == {"filename_prefix": "d", "images": ["1", 0]}
 
 
 def test_unknown_node_type_names_node_id_and_type():
     wf = workflow([node(1, "EmptyImage", [8, 8, 1, 0]), node(42, "NoSuchNode", [1])], [])
-    with pytest.raises(rw.ConversionError, match=r"node 42 \(NoSuchNode\)"):
-        rw.ui_to_api(wf, OBJECT_INFO)
+    with pytest.raises(convert.ConversionError, match=r"node 42 \(NoSuchNode\)"):
+        convert.ui_to_api(wf, OBJECT_INFO)
 
 
 def test_unknown_type_is_ignored_when_muted():
-    wf = workflow([node(42, "NoSuchNode", [1], mode=rw.MUTED)], [])
-    assert rw.ui_to_api(wf, OBJECT_INFO) == {}
+    wf = workflow([node(42, "NoSuchNode", [1], mode=convert.MUTED)], [])
+    assert convert.ui_to_api(wf, OBJECT_INFO) == {}
 
 
 def test_api_format_is_recognised():
-    assert rw.is_api_format({"1": {"class_type": "EmptyImage", "inputs": {}}})
-    assert not rw.is_api_format(workflow([node(1, "EmptyImage", [8, 8, 1, 0])], []))
+    assert convert.is_api_format({"1": {"class_type": "EmptyImage", "inputs": {}}})
+    assert not convert.is_api_format(workflow([node(1, "EmptyImage", [8, 8, 1, 0])], []))
 
 
 class FakeSocket:
@@ -187,8 +185,8 @@ class FakeSocket:
 
 
 def _follow(frames, stream):
-    printer = rw.ProgressPrinter({"5": "KSampler"}, stream=stream)
-    rw.follow_execution(FakeSocket(frames), "p1", time.monotonic() + 30, printer)
+    printer = client.ProgressPrinter({"5": "KSampler"}, stream=stream)
+    client.follow_execution(FakeSocket(frames), "p1", time.monotonic() + 30, printer)
 
 
 def test_follow_execution_prints_throttled_progress_and_stops_at_end():
@@ -208,6 +206,6 @@ def test_follow_execution_prints_throttled_progress_and_stops_at_end():
 def test_follow_execution_raises_workflow_error():
     frames = [{"type": "execution_error", "data": {"prompt_id": "p1", "node_id": "3", "node_type": "ImageScale",
                                                    "exception_message": "bad size\n"}}]
-    with pytest.raises(rw.WorkflowError, match=r"^error in node 3 \(ImageScale\): bad size$") as caught:
+    with pytest.raises(errors.WorkflowError, match=r"^error in node 3 \(ImageScale\): bad size$") as caught:
         _follow(frames, io.StringIO())
     assert (caught.value.node_id, caught.value.node_type) == ("3", "ImageScale")
