@@ -6,40 +6,21 @@ again although the HTTP server still answered. After every odd prompt the quicks
 from __future__ import annotations
 
 import json
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from comfy_host import REPO, comfyui_path, load_runner
+from comfy_host import REPO
+from rectiflow.headless import client, convert
 
 pytestmark = pytest.mark.server
 
-runner = load_runner()
 ODD_STRINGS = ["\ud800", "x\udfff", "\x00", "../../../../etc/passwd"]
 
 
-@pytest.fixture(scope="module")
-def server():
-    scratch = Path(tempfile.mkdtemp(prefix="rectiflow-worker-test-"))
-    process, base_url = runner.start_server(comfyui_path(), sys.executable, log_path=scratch / "server.log",
-                                            extra_args=runner.isolated_server_args(scratch))
-    try:
-        yield base_url
-    finally:
-        runner.stop_server(process)
-
-
-@pytest.fixture(scope="module")
-def object_info(server):
-    return requests.get(f"{server}/object_info", timeout=120).json()
-
-
 def api_workflow(name: str, object_info: dict, batch_size: int | None = None) -> dict:
-    prompt = runner.ui_to_api(json.loads((REPO / "workflows" / name).read_text()), object_info)
+    prompt = convert.ui_to_api(json.loads((REPO / "workflows" / name).read_text()), object_info)
     for node in prompt.values():
         if batch_size and "batch_size" in node["inputs"]:
             node["inputs"]["batch_size"] = batch_size   # keeps the graphs that run before failing cheap
@@ -75,5 +56,5 @@ def test_odd_strings_never_stop_the_prompt_worker(server, object_info, tmp_path)
                 assert entry["status"]["status_str"] == "error", (name, node_id, field, odd)
             else:
                 assert answer.status_code == 400, answer.text
-    saved = runner.run_prompt(server, api_workflow("digits_quickstart.json", object_info), tmp_path, timeout=300)
+    saved = client.run_prompt(server, api_workflow("digits_quickstart.json", object_info), tmp_path, timeout=300)
     assert saved and saved[0].stat().st_size > 0
