@@ -104,7 +104,7 @@ def test_inversion_rejects_an_eps_model(comfy):
 
 
 def test_optimal_steps_are_deterministic_cached_and_better_than_uniform(comfy):
-    solver_nodes = pack_module("nodes.solvers")
+    solver_nodes = pack_module("nodes.trajectory")
     from rectiflow.samplers.trajectory import euler_jump_costs, path_cost
 
     guider, latent = cfg_guider(), empty_latent(10)
