@@ -1,9 +1,11 @@
-"""Reference trajectories, Bellman-optimal steps (BOSS) and the straightness inspector for flow models."""
+"""Reference trajectories, Bellman-optimal steps (BOSS) and the straightness inspector for flow models.
+
+The fine reference solve is its own node, RectiFlow Reference Trajectory: ComfyUI's execution cache keeps a node's
+outputs while its inputs are unchanged, so Optimal Steps and the Straightness Inspector share one solve per
+model, conditioning, latent, seed and grid, across prompts too.
+"""
 from __future__ import annotations
 
-import hashlib
-
-import torch
 from comfy_api.latest import io
 
 import comfy.model_management
@@ -17,76 +19,81 @@ from .plots import straightness_plot
 from .schedules import steps_input
 
 CATEGORY = "sampling/rectiflow/schedules"
+TRAJECTORY = io.Custom("RECTIFLOW_TRAJECTORY")
 
 
-_TRAJECTORY_CACHE: dict[str, Trajectory] = {}
-_CACHE_SIZE = 8
+def trajectory_input():
+    return TRAJECTORY.Input("trajectory", tooltip="Fine reference solve from a RectiFlow Reference Trajectory node.")
 
 
-def _tensor_digest(obj, h) -> None:
-    if isinstance(obj, torch.Tensor):
-        h.update(str((obj.shape, obj.dtype)).encode())
-        h.update(obj.detach().float().cpu().contiguous().numpy().tobytes())
-    elif isinstance(obj, dict):
-        for k in sorted(obj, key=str):
-            h.update(str(k).encode())
-            _tensor_digest(obj[k], h)
-    elif isinstance(obj, (list, tuple)):
-        for item in obj:
-            _tensor_digest(item, h)
-    else:
-        h.update(repr(obj).encode() if isinstance(obj, (int, float, str, bool, type(None))) else type(obj).__name__.encode())
-
-
-def trajectory_key(guider, latent: torch.Tensor, seed: int, fine_steps: int) -> str:
-    """Cache key: model identity and patches, conditioning, guider settings, latent, seed and grid size."""
-    h = hashlib.sha256()
-    patcher = guider.model_patcher
-    h.update(f"{type(guider).__name__}:{id(patcher.model)}:{patcher.patches_uuid}".encode())
-    _tensor_digest(getattr(guider, "original_conds", {}), h)
-    _tensor_digest({k: v for k, v in vars(guider).items() if isinstance(v, (int, float, str, bool))}, h)
-    _tensor_digest(latent, h)
-    h.update(f"{seed}:{fine_steps}".encode())
-    return h.hexdigest()
-
-
-def reference_for(guider, latent_image: dict, seed: int, fine_steps: int) -> Trajectory:
-    """Fine Heun trajectory of `guider` from seeded noise, through ComfyUI's own sampling path; cached."""
+def compute_reference(guider, latent_image: dict, seed: int, fine_steps: int) -> tuple[Trajectory, int]:
+    """(fine Heun trajectory of `guider` from seeded noise, model calls it cost), through ComfyUI's sampling path."""
     check_flow_model(guider.model_patcher, "guider")
     latent = comfy.sample.fix_empty_latent_channels(guider.model_patcher, latent_image["samples"])
-    key = trajectory_key(guider, latent, seed, fine_steps)
-    if key in _TRAJECTORY_CACHE:
-        return _TRAJECTORY_CACHE[key]
     sampling = guider.model_patcher.get_model_object("model_sampling")
     sigmas = comfy.samplers.calculate_sigmas(sampling, "simple", fine_steps).float()
     recorded: list[Trajectory] = []
+    calls = [0]
     pbar = comfy.utils.ProgressBar(fine_steps)
 
     def record(model, x, sigmas, extra_args=None, callback=None, disable=None):
+        def counted(*args, **kwargs):
+            calls[0] += 1
+            return model(*args, **kwargs)
+
         def progress(done: int, total: int) -> None:
             comfy.model_management.throw_exception_if_processing_interrupted()
             pbar.update_absolute(done, total)
-        recorded.append(reference_trajectory(model, x, sigmas, extra_args, progress))
+        recorded.append(reference_trajectory(counted, x, sigmas, extra_args, progress))
         return recorded[-1].states[-1].to(x)
 
     noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
     guider.sample(noise, latent, comfy.samplers.KSAMPLER(record), sigmas, seed=seed, disable_pbar=True)
-    if len(_TRAJECTORY_CACHE) >= _CACHE_SIZE:
-        _TRAJECTORY_CACHE.pop(next(iter(_TRAJECTORY_CACHE)))
-    _TRAJECTORY_CACHE[key] = recorded[-1]
-    return recorded[-1]
+    return recorded[-1], calls[0]
 
 
-def reference_inputs():
-    return [
-        io.Guider.Input("guider", tooltip="The guided model to study (model, conditioning and CFG)."),
-        io.Latent.Input("latent_image", tooltip="Empty latent giving the shape and batch of the reference run."),
-        io.Int.Input("noise_seed", default=0, min=0, max=0xffffffffffffffff, control_after_generate=True,
-                     tooltip="Seed of the reference noise; the result is deterministic for a seed."),
-        io.Int.Input("fine_steps", default=64, min=8, max=1000,
-                     tooltip="Heun steps of the one-off reference solve (2 model calls each); cached per model, "
-                             "conditioning, latent, seed and fine_steps."),
-    ]
+def describe_reference(traj: Trajectory, model_calls: int, seed: int) -> str:
+    steps, batch = len(traj.sigmas) - 1, traj.states.shape[1]
+    return (f"reference trajectory: {steps} Heun steps, sigma {float(traj.sigmas[0]):.3g} -> "
+            f"{float(traj.sigmas[-1]):.3g}, batch {batch}, seed {seed}\n"
+            f"cost: {model_calls} model calls (one guider evaluation each), computed once while the inputs "
+            f"are unchanged")
+
+
+class ReferenceTrajectory(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowReferenceTrajectory",
+            display_name="RectiFlow Reference Trajectory",
+            category=CATEGORY,
+            description="One fine Heun solve of the guided model from seeded noise, recording the state and velocity "
+                        "at every grid sigma. Feed it to Optimal Steps and the Straightness Inspector; ComfyUI "
+                        "reuses it between prompts while these inputs are unchanged.",
+            inputs=[
+                io.Guider.Input("guider", tooltip="The guided model to study (model, conditioning and CFG)."),
+                io.Latent.Input("latent_image",
+                                tooltip="Empty latent giving the shape and batch of the reference run."),
+                io.Int.Input("noise_seed", default=0, min=0, max=0xffffffffffffffff, control_after_generate=True,
+                             tooltip="Seed of the reference noise; the result is deterministic for a seed."),
+                io.Int.Input("fine_steps", default=64, min=8, max=1000,
+                             tooltip="Heun steps of the reference solve: 2 model calls each, 2 * fine_steps - 1 "
+                                     "in all (the last step into sigma 0 is an Euler step)."),
+            ],
+            outputs=[
+                TRAJECTORY.Output(display_name="trajectory",
+                                  tooltip="States and velocities on the fine sigma grid, for Optimal Steps and "
+                                          "the Straightness Inspector."),
+                io.String.Output(display_name="report",
+                                 tooltip="The grid, batch and seed of the reference and how many model calls "
+                                         "it cost."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, guider, latent_image, noise_seed: int, fine_steps: int) -> io.NodeOutput:
+        traj, calls = compute_reference(guider, latent_image, noise_seed, fine_steps)
+        return io.NodeOutput(traj, describe_reference(traj, calls, noise_seed))
 
 
 class OptimalSteps(io.ComfyNode):
@@ -97,18 +104,19 @@ class OptimalSteps(io.ComfyNode):
             display_name="RectiFlow Optimal Steps (BOSS)",
             category=CATEGORY,
             description="Chooses `steps` sigmas from a fine reference trajectory by dynamic programming so that "
-                        "Euler jumps deviate least from it (Bellman optimal step sizes, arXiv 2312.16414). Costs "
-                        "one reference solve, then cached.",
-            inputs=[*reference_inputs(), steps_input(8)],
-            outputs=[io.Sigmas.Output()],
+                        "Euler jumps deviate least from it (Bellman optimal step sizes, arXiv 2312.16414). No model "
+                        "calls of its own.",
+            inputs=[trajectory_input(), steps_input(8)],
+            outputs=[io.Sigmas.Output(tooltip="steps + 1 sigmas from 1 to 0, a subset of the reference grid.")],
         )
 
     @classmethod
-    def execute(cls, guider, latent_image, noise_seed: int, fine_steps: int, steps: int) -> io.NodeOutput:
+    def execute(cls, trajectory: Trajectory, steps: int) -> io.NodeOutput:
+        fine_steps = len(trajectory.sigmas) - 1
         if steps > fine_steps:
-            raise ValueError(f"steps: expected at most fine_steps ({fine_steps}), got {steps}")
-        traj = reference_for(guider, latent_image, noise_seed, fine_steps)
-        return io.NodeOutput(optimal_sigmas(traj, steps))
+            raise ValueError(f"steps: expected at most the reference trajectory's fine_steps ({fine_steps}), "
+                             f"got {steps}")
+        return io.NodeOutput(optimal_sigmas(trajectory, steps))
 
 
 class StraightnessInspector(io.ComfyNode):
@@ -118,19 +126,23 @@ class StraightnessInspector(io.ComfyNode):
             node_id="RectiFlowStraightnessInspector",
             display_name="RectiFlow Straightness Inspector",
             category=CATEGORY,
-            description="Runs a fine trajectory and reports per-step curvature, distance from a straight line and "
-                        "the Euler error against step count; recommends a step count and plots why.",
-            inputs=[*reference_inputs(),
+            description="Reports per-step curvature, distance from a straight line and the Euler error against "
+                        "step count of a reference trajectory; recommends a step count and plots why.",
+            inputs=[trajectory_input(),
                     io.Float.Input("tolerance", default=0.1, min=1e-5, max=1.0, step=0.001,
                                    tooltip="Recommended steps: fewest Euler steps (optimal schedule) whose terminal "
                                            "RMSE is below tolerance times the RMS of the result.")],
-            outputs=[io.Image.Output(display_name="plot"), io.Int.Output(display_name="recommended_steps"),
-                     io.String.Output(display_name="report")],
+            outputs=[io.Image.Output(display_name="plot",
+                                     tooltip="Curvature and distance from a straight line along sigma, and the "
+                                             "Euler error against step count."),
+                     io.Int.Output(display_name="recommended_steps",
+                                   tooltip="Fewest Euler steps on the optimal schedule within the tolerance."),
+                     io.String.Output(display_name="report", tooltip="The numbers behind the plot as text.")],
         )
 
     @classmethod
-    def execute(cls, guider, latent_image, noise_seed: int, fine_steps: int, tolerance: float) -> io.NodeOutput:
-        report = straightness_report(reference_for(guider, latent_image, noise_seed, fine_steps), tolerance)
+    def execute(cls, trajectory: Trajectory, tolerance: float) -> io.NodeOutput:
+        report = straightness_report(trajectory, tolerance)
         text = format_report(report)
         return io.NodeOutput(straightness_plot(report), report.recommended_steps, text,
                              ui={"text": [text]})
@@ -145,4 +157,4 @@ def format_report(report) -> str:
             f"recommended steps: {report.recommended_steps}")
 
 
-TRAJECTORY_NODES = [OptimalSteps, StraightnessInspector]
+TRAJECTORY_NODES = [ReferenceTrajectory, OptimalSteps, StraightnessInspector]

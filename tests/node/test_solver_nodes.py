@@ -1,4 +1,5 @@
-"""Solver, schedule, inversion, optimal-steps and straightness nodes inside the real ComfyUI (digits model)."""
+"""Sampler, schedule, inversion, reference-trajectory, optimal-steps and straightness nodes inside the real ComfyUI
+(digits model)."""
 import pytest
 import torch
 
@@ -103,28 +104,43 @@ def test_inversion_rejects_an_eps_model(comfy):
                  sigmas=simple_sigmas(4), latent_image=empty_latent(1))
 
 
-def test_optimal_steps_are_deterministic_cached_and_better_than_uniform(comfy):
-    solver_nodes = pack_module("nodes.trajectory")
+def reference(guider, latent, seed=1, fine_steps=32):
+    """(trajectory, report) of the Reference Trajectory node."""
+    return run_node("RectiFlowReferenceTrajectory", guider=guider, latent_image=latent, noise_seed=seed,
+                    fine_steps=fine_steps)
+
+
+def test_reference_trajectory_reports_its_model_calls(comfy):
+    calls = []
+    model = digits_model().clone()
+    model.set_model_unet_function_wrapper(lambda apply, args: calls.append(1) or apply(args["input"], args["timestep"],
+                                                                                      **args["c"]))
+    guider = run_node("BasicGuider", model=model, conditioning=labels_cond("0 1 2 3"))[0]
+    trajectory, report = reference(guider, empty_latent(4), fine_steps=16)
+    assert len(calls) == 2 * 16 - 1
+    assert f"{len(calls)} model calls" in report and "16 Heun steps" in report
+    assert trajectory.states.shape[:2] == (17, 4) and trajectory.velocities.shape[:2] == (16, 4)
+
+
+def test_optimal_steps_are_deterministic_and_better_than_uniform(comfy):
     from rectiflow.samplers.trajectory import euler_jump_costs, path_cost
 
     guider, latent = cfg_guider(), empty_latent(10)
-    solver_nodes._TRAJECTORY_CACHE.clear()
-    first = run_node("RectiFlowOptimalSteps", guider=guider, latent_image=latent, noise_seed=1, fine_steps=32, steps=4)[0]
-    cached = len(solver_nodes._TRAJECTORY_CACHE)
-    assert cached == 1
-    again = run_node("RectiFlowOptimalSteps", guider=guider, latent_image=latent, noise_seed=1, fine_steps=32, steps=4)[0]
-    assert len(solver_nodes._TRAJECTORY_CACHE) == cached
+    trajectory = reference(guider, latent)[0]
+    first = run_node("RectiFlowOptimalSteps", trajectory=trajectory, steps=4)[0]
+    again = run_node("RectiFlowOptimalSteps", trajectory=reference(guider, latent)[0], steps=4)[0]
     torch.testing.assert_close(first, again, rtol=0, atol=0)
     assert first.shape == (5,) and first[0] == 1 and first[-1] == 0 and (first.diff() < 0).all()
-    traj = solver_nodes.reference_for(guider, latent, 1, 32)
-    costs = euler_jump_costs(traj)
-    chosen = [int((traj.sigmas - s).abs().argmin()) for s in first.double()]
+    costs = euler_jump_costs(trajectory)
+    chosen = [int((trajectory.sigmas - s).abs().argmin()) for s in first.double()]
     assert path_cost(costs, chosen) <= path_cost(costs, [0, 8, 16, 24, 32]) + 1e-12
+    with pytest.raises(ValueError, match=r"steps: expected at most the reference trajectory's fine_steps \(32\)"):
+        run_node("RectiFlowOptimalSteps", trajectory=trajectory, steps=33)
 
 
 def test_straightness_inspector_reports_and_plots(comfy):
-    image, steps, report = run_node("RectiFlowStraightnessInspector", guider=cfg_guider(), latent_image=empty_latent(4),
-                                    noise_seed=0, fine_steps=24, tolerance=0.05)
+    trajectory = reference(cfg_guider(), empty_latent(4), seed=0, fine_steps=24)[0]
+    image, steps, report = run_node("RectiFlowStraightnessInspector", trajectory=trajectory, tolerance=0.05)
     assert image.shape[0] == 1 and image.shape[-1] == 3 and image.std() > 0.01
     assert 1 <= steps <= 24
     assert f"recommended steps: {steps}" in report
@@ -160,11 +176,11 @@ def test_nan_latent_is_named(comfy):
         sample(cfg_guider(), run_node("RectiFlowSamplerSelect", solver="euler")[0], simple_sigmas(4), latent)
 
 
-def test_optimal_steps_rejects_an_eps_model(comfy):
+def test_reference_trajectory_rejects_an_eps_model(comfy):
     with pytest.raises(ValueError, match="guider: expected a flow"):
-        run_node("RectiFlowOptimalSteps", guider=run_node("BasicGuider", model=run_node(
+        reference(run_node("BasicGuider", model=run_node(
             "ModelSamplingDiscrete", model=digits_model(), sampling="eps", zsnr=False)[0],
-            conditioning=labels_cond("1"))[0], latent_image=empty_latent(1), noise_seed=0, fine_steps=8, steps=2)
+            conditioning=labels_cond("1"))[0], empty_latent(1), seed=0, fine_steps=8)
 
 
 @pytest.mark.parametrize("solver", [s for s in SOLVERS if s != "adaptive"])
