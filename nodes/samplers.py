@@ -70,7 +70,7 @@ class SamplerSelect(io.ComfyNode):
             description="Any RectiFlow flow solver as a SAMPLER for SamplerCustom(Advanced) or RectiFlow Invert. "
                         "Decreasing sigmas generate, increasing sigmas invert.",
             inputs=[io.Combo.Input("solver", options=list(SOLVERS), default="ab2", tooltip=solver_tooltip())],
-            outputs=[io.Sampler.Output()],
+            outputs=[io.Sampler.Output(tooltip="SAMPLER for SamplerCustom(Advanced) or RectiFlow Invert.")],
         )
 
     @classmethod
@@ -91,14 +91,16 @@ class SamplerAdaptive(io.ComfyNode):
             description="Adaptive embedded Bogacki-Shampine 3(2) flow solver; the sigmas are checkpoints it passes "
                         "through, step sizes follow rtol/atol.",
             inputs=[
-                io.Float.Input("rtol", default=1e-3, min=1e-8, max=1.0, step=1e-4, round=False,
-                               tooltip="Relative error tolerance per accepted step."),
-                io.Float.Input("atol", default=1e-4, min=1e-10, max=1.0, step=1e-5, round=False,
-                               tooltip="Absolute error tolerance per accepted step."),
+                # The frontend rounds a typed float to the decimals of its step (round=False is ignored), so the
+                # step is the smallest value a user can enter.
+                io.Float.Input("rtol", default=1e-3, min=1e-5, max=1.0, step=1e-5,
+                               tooltip="Relative error tolerance per accepted step (1e-5 to 1)."),
+                io.Float.Input("atol", default=1e-4, min=1e-8, max=1.0, step=1e-8,
+                               tooltip="Absolute error tolerance per accepted step (1e-8 to 1)."),
                 io.Int.Input("max_nfe", default=200, min=4, max=100000,
                              tooltip="Model-call budget; sampling stops with an error instead of exceeding it."),
             ],
-            outputs=[io.Sampler.Output()],
+            outputs=[io.Sampler.Output(tooltip="SAMPLER for SamplerCustom(Advanced) or RectiFlow Invert.")],
         )
 
     @classmethod
@@ -121,7 +123,7 @@ class SamplerSDE(io.ComfyNode):
                 io.Combo.Input("diffusion", options=["sigma", "square", "constant"], default="sigma",
                                tooltip="Shape of g(sigma): proportional to sigma (paper default), sigma^2, or flat."),
             ],
-            outputs=[io.Sampler.Output()],
+            outputs=[io.Sampler.Output(tooltip="SAMPLER for SamplerCustom(Advanced); generation only.")],
         )
 
     @classmethod
