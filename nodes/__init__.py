@@ -5,10 +5,13 @@ from comfy_api.latest import ComfyExtension, io
 
 from .digits import DIGITS_NODES
 from .guidance import GUIDANCE_NODES
+from .inversion import INVERSION_NODES
 from .samplers import SAMPLER_NODES
-from .solvers import SOLVER_NODES
+from .schedules import SCHEDULE_NODES
+from .trajectory import TRAJECTORY_NODES
 
-ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES, *SOLVER_NODES, *GUIDANCE_NODES]
+ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES, *SCHEDULE_NODES, *INVERSION_NODES,
+                                       *TRAJECTORY_NODES, *GUIDANCE_NODES]
 
 
 class RectiFlowExtension(ComfyExtension):

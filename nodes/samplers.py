@@ -1,4 +1,5 @@
-"""SAMPLER nodes: RectiFlow solvers handed to ComfyUI as `comfy.samplers.KSAMPLER` objects."""
+"""SAMPLER nodes: RectiFlow solvers handed to ComfyUI as `comfy.samplers.KSAMPLER` objects (Euler, Select,
+Adaptive, SDE)."""
 from __future__ import annotations
 
 import functools
@@ -10,9 +11,11 @@ from comfy_api.latest import io
 import comfy.model_management
 import comfy.samplers
 
-from ..samplers.solvers import sample_flow_euler
+from ..samplers.solvers import SOLVERS, sample_flow_adaptive, sample_flow_euler, sample_flow_sde
+from .errors import quoted
 
 CATEGORY = "sampling/rectiflow/samplers"
+SDE_DEFAULT_NOISE = 0.7
 
 
 def with_interrupts(solver):
@@ -36,7 +39,7 @@ def rectiflow_ksampler(solver, **options) -> comfy.samplers.KSAMPLER:
     return comfy.samplers.KSAMPLER(with_interrupts(solver), extra_options=options)
 
 
-class SamplerFlowEuler(io.ComfyNode):
+class SamplerEuler(io.ComfyNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -54,4 +57,80 @@ class SamplerFlowEuler(io.ComfyNode):
         return io.NodeOutput(rectiflow_ksampler(sample_flow_euler))
 
 
-SAMPLER_NODES = [SamplerFlowEuler]
+def solver_tooltip() -> str:
+    return "Flow solver. " + " ".join(f"{name}: {info.description}" for name, info in SOLVERS.items())
+
+
+class SamplerSelect(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowSamplerSelect",
+            display_name="RectiFlow Sampler Select",
+            category=CATEGORY,
+            description="Any RectiFlow flow solver as a SAMPLER for SamplerCustom(Advanced) or RectiFlow Invert. "
+                        "Decreasing sigmas generate, increasing sigmas invert.",
+            inputs=[io.Combo.Input("solver", options=list(SOLVERS), default="ab2", tooltip=solver_tooltip())],
+            outputs=[io.Sampler.Output(tooltip="SAMPLER for SamplerCustom(Advanced) or RectiFlow Invert.")],
+        )
+
+    @classmethod
+    def execute(cls, solver: str) -> io.NodeOutput:
+        if solver not in SOLVERS:
+            raise ValueError(f"solver: unknown solver {quoted(solver)}, expected one of {list(SOLVERS)}")
+        options = {"noise_scale": SDE_DEFAULT_NOISE} if solver == "sde" else {}
+        return io.NodeOutput(rectiflow_ksampler(SOLVERS[solver].function, **options))
+
+
+class SamplerAdaptive(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowSamplerAdaptive",
+            display_name="RectiFlow Sampler Adaptive (Bogacki-Shampine)",
+            category=CATEGORY,
+            description="Adaptive embedded Bogacki-Shampine 3(2) flow solver; the sigmas are checkpoints it passes "
+                        "through, step sizes follow rtol/atol.",
+            inputs=[
+                # The frontend rounds a typed float to the decimals of its step (round=False is ignored), so the
+                # step is the smallest value a user can enter.
+                io.Float.Input("rtol", default=1e-3, min=1e-5, max=1.0, step=1e-5,
+                               tooltip="Relative error tolerance per accepted step (1e-5 to 1)."),
+                io.Float.Input("atol", default=1e-4, min=1e-8, max=1.0, step=1e-8,
+                               tooltip="Absolute error tolerance per accepted step (1e-8 to 1)."),
+                io.Int.Input("max_nfe", default=200, min=4, max=100000,
+                             tooltip="Model-call budget; sampling stops with an error instead of exceeding it."),
+            ],
+            outputs=[io.Sampler.Output(tooltip="SAMPLER for SamplerCustom(Advanced) or RectiFlow Invert.")],
+        )
+
+    @classmethod
+    def execute(cls, rtol: float, atol: float, max_nfe: int) -> io.NodeOutput:
+        return io.NodeOutput(rectiflow_ksampler(sample_flow_adaptive, rtol=rtol, atol=atol, max_nfe=max_nfe))
+
+
+class SamplerSDE(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowSamplerSDE",
+            display_name="RectiFlow Sampler SDE",
+            category=CATEGORY,
+            description="Stochastic flow sampler with the ODE's marginals (arXiv 2503.19385); noise_scale 0 is "
+                        "exactly the Euler ODE sampler. Generation only.",
+            inputs=[
+                io.Float.Input("noise_scale", default=SDE_DEFAULT_NOISE, min=0.0, max=5.0, step=0.01, round=False,
+                               tooltip="Diffusion strength g(sigma) = noise_scale * sigma; 0 = deterministic ODE."),
+                io.Combo.Input("diffusion", options=["sigma", "square", "constant"], default="sigma",
+                               tooltip="Shape of g(sigma): proportional to sigma (paper default), sigma^2, or flat."),
+            ],
+            outputs=[io.Sampler.Output(tooltip="SAMPLER for SamplerCustom(Advanced); generation only.")],
+        )
+
+    @classmethod
+    def execute(cls, noise_scale: float, diffusion: str) -> io.NodeOutput:
+        return io.NodeOutput(rectiflow_ksampler(sample_flow_sde, noise_scale=noise_scale, diffusion=diffusion))
+
+
+
+SAMPLER_NODES = [SamplerEuler, SamplerSelect, SamplerAdaptive, SamplerSDE]

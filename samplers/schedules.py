@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import scipy.stats
 import torch
 
 
@@ -96,64 +97,13 @@ def linear_quadratic_sigmas(steps: int, threshold_noise: float = 0.025, linear_s
     return validate_sigmas(1.0 - torch.cat([ramp, ramp.new_ones(1)]), "linear_quadratic_sigmas").float()
 
 
-def _log_beta(a: float, b: float) -> float:
-    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-
-
-def _beta_continued_fraction(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, iterations: int = 300
-                             ) -> torch.Tensor:
-    """Lentz's evaluation of the incomplete-beta continued fraction (Numerical Recipes 6.4), elementwise."""
-    tiny = 1e-300
-
-    def guard(t: torch.Tensor) -> torch.Tensor:
-        return torch.where(t.abs() < tiny, torch.full_like(t, tiny), t)
-
-    c = torch.ones_like(x)
-    d = 1.0 / guard(1.0 - (a + b) * x / (a + 1.0))
-    result = d
-    for m in range(1, iterations + 1):
-        even = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
-        d, c = 1.0 / guard(1.0 + even * d), guard(1.0 + even / c)
-        result = result * d * c
-        odd = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))
-        d, c = 1.0 / guard(1.0 + odd * d), guard(1.0 + odd / c)
-        result = result * d * c
-        if bool(((d * c - 1.0).abs() < 1e-15).all()):
-            break
-    return result
-
-
-def regularized_incomplete_beta(x: torch.Tensor, a: float, b: float) -> torch.Tensor:
-    """I_x(a, b), the Beta(a, b) CDF, in float64: continued fraction below x = (a+1)/(a+b+2), 1 - I_{1-x}(b, a) above."""
-    x = x.double().clamp(0.0, 1.0)
-    inner = (x > 0) & (x < 1)
-    safe = torch.where(inner, x, torch.full_like(x, 0.5))
-    flip = safe > (a + 1.0) / (a + b + 2.0)
-    xs = torch.where(flip, 1 - safe, safe)
-    a_t, b_t = xs.new_tensor(a), xs.new_tensor(b)
-    aa, bb = torch.where(flip, b_t, a_t), torch.where(flip, a_t, b_t)
-    front = torch.exp(aa * torch.log(xs) + bb * torch.log1p(-xs) - _log_beta(a, b))
-    tail = front * _beta_continued_fraction(xs, aa, bb) / aa
-    cdf = torch.where(flip, 1.0 - tail, tail)
-    return torch.where(inner, cdf, x)
-
-
-def beta_quantile(q: torch.Tensor, a: float, b: float, iterations: int = 60) -> torch.Tensor:
-    """Inverse of I_x(a, b) by bisection on [0, 1] (60 halvings: float64 resolution), q in [0, 1]."""
-    q = q.double()
-    lo, hi = torch.zeros_like(q), torch.ones_like(q)
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        below = regularized_incomplete_beta(mid, a, b) < q
-        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
-    return torch.where(q <= 0, 0.0, torch.where(q >= 1, 1.0, 0.5 * (lo + hi)))
-
-
 def beta_sigmas(steps: int, alpha: float = 0.6, beta: float = 0.6) -> torch.Tensor:
     """Beta schedule (arXiv 2407.12173): sigmas at the Beta(alpha, beta) quantiles of a uniform 1 -> 0 ramp; [steps+1].
 
-    The continuous-time form of ComfyUI's `beta` scheduler (which rounds to 1000 discrete timesteps).
+    The continuous-time form of ComfyUI's `beta` scheduler (which rounds to 1000 discrete timesteps); the quantiles are
+    scipy's inverse regularized incomplete beta.
     """
-    if not (alpha > 0 and beta > 0):
-        raise ScheduleError(f"beta_sigmas: alpha and beta must be > 0, got {alpha!r}, {beta!r}")
-    return beta_quantile(_unit_ramp(steps), alpha, beta).float()
+    if not (alpha > 0 and beta > 0 and math.isfinite(alpha) and math.isfinite(beta)):
+        raise ScheduleError(f"beta_sigmas: alpha and beta must be finite and > 0, got {alpha!r}, {beta!r}")
+    quantiles = scipy.stats.beta.ppf(_unit_ramp(steps).numpy(), alpha, beta)
+    return torch.from_numpy(quantiles).float()

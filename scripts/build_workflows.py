@@ -104,25 +104,32 @@ def digits_quickstart() -> dict:
 
 
 def digits_optimal_steps() -> dict:
-    """Few-step generation: 4 AB2 steps on Bellman-optimal sigmas, next to the straightness inspector's plot."""
+    """Few-step generation: 4 AB2 steps on Bellman-optimal sigmas, next to the straightness inspector's plot; both
+    read one reference trajectory, which ComfyUI computes once and caches."""
     g = Graph()
     loader, pos, neg, latent = digits_inputs(g, 20)
     guider = g.node("CFGGuider", [3.0], [("GUIDER", "GUIDER")],
                     [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 0))
-    optimal = g.node("RectiFlowOptimalSteps", [0, "fixed", 64, 4], [("SIGMAS", "SIGMAS")],
-                     [("guider", "GUIDER"), ("latent_image", "LATENT")], pos=(360, 180))
-    inspector = g.node("RectiFlowStraightnessInspector", [0, "fixed", 64, 0.1],
+    reference = g.node("RectiFlowReferenceTrajectory", [0, "fixed", 64],
+                       [("trajectory", "RECTIFLOW_TRAJECTORY"), ("report", "STRING")],
+                       [("guider", "GUIDER"), ("latent_image", "LATENT")], pos=(360, 180))
+    optimal = g.node("RectiFlowOptimalSteps", [4], [("SIGMAS", "SIGMAS")],
+                     [("trajectory", "RECTIFLOW_TRAJECTORY")], pos=(360, 400))
+    inspector = g.node("RectiFlowStraightnessInspector", [0.1],
                        [("plot", "IMAGE"), ("recommended_steps", "INT"), ("report", "STRING")],
-                       [("guider", "GUIDER"), ("latent_image", "LATENT")], pos=(360, 400))
-    sampler = g.node("RectiFlowSamplerSelect", ["ab2"], [("SAMPLER", "SAMPLER")], pos=(360, 640))
-    noise = g.node("RandomNoise", [7, "fixed"], [("NOISE", "NOISE")], pos=(360, 760))
+                       [("trajectory", "RECTIFLOW_TRAJECTORY")], pos=(720, 400))
+    sampler = g.node("RectiFlowSamplerSelect", ["ab2"], [("SAMPLER", "SAMPLER")], pos=(360, 540))
+    noise = g.node("RandomNoise", [7, "fixed"], [("NOISE", "NOISE")], pos=(360, 660))
     link_cfg_inputs(g, loader, pos, neg, guider)
+    g.link(guider, 0, reference, "guider")
+    g.link(latent, 0, reference, "latent_image")
     for dst in (optimal, inspector):
-        g.link(guider, 0, dst, "guider")
-        g.link(latent, 0, dst, "latent_image")
+        g.link(reference, 0, dst, "trajectory")
     sample_and_save(g, noise, guider, sampler, optimal, latent, "rectiflow_optimal_4_steps")
-    save_plot = g.node("SaveImage", ["rectiflow_straightness"], [], [("images", "IMAGE")], pos=(720, 400))
+    save_plot = g.node("SaveImage", ["rectiflow_straightness"], [], [("images", "IMAGE")], pos=(1080, 400))
     g.link(inspector, 0, save_plot, "images")
+    cost = g.node("PreviewAny", [], [], [("source", "*")], pos=(720, 640), title="Reference cost (model calls)")
+    g.link(reference, 1, cost, "source")
     return g.to_json()
 
 

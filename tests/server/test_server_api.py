@@ -52,6 +52,22 @@ def test_quickstart_grid_is_ten_columns_of_digits(server, object_info, tmp_path)
     assert image.size == (10 * 16 * 4, 4 * 16 * 4)
 
 
+def test_optimal_steps_reference_is_computed_once_across_prompts(server, object_info, tmp_path):
+    """ComfyUI's execution cache keeps the Reference Trajectory while its inputs are unchanged: a second prompt
+    with another step count reuses it and still runs Optimal Steps and the sampler."""
+    workflow = json.loads((REPO / "workflows" / "digits_optimal_steps.json").read_text())
+    reference_id = next(str(n["id"]) for n in workflow["nodes"] if n["type"] == "RectiFlowReferenceTrajectory")
+    optimal_id = set_widget(workflow, "RectiFlowOptimalSteps", 0, 4)
+    run_ui_workflow(server, object_info, workflow, tmp_path / "first")
+    set_widget(workflow, "RectiFlowOptimalSteps", 0, 3)
+    saved = run_ui_workflow(server, object_info, workflow, tmp_path / "second")
+    assert saved
+    history = requests.get(f"{server}/history", params={"max_items": 1}, timeout=30).json()
+    messages = dict(next(iter(history.values()))["status"]["messages"])
+    assert reference_id in messages["execution_cached"]["nodes"]
+    assert str(optimal_id) not in messages["execution_cached"]["nodes"]
+
+
 def set_widget(workflow: dict, node_type: str, index: int, value):
     node = next(n for n in workflow["nodes"] if n["type"] == node_type)
     node["widgets_values"][index] = value

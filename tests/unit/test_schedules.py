@@ -1,14 +1,16 @@
 """Sigma schedules: shape, endpoints, monotonicity, and agreement with their reference formulas."""
 import math
+import time
 
 import numpy as np
 import pytest
+import scipy.special
 import scipy.stats
 import torch
 
 from rectiflow.samplers.schedules import (
     ScheduleError, beta_sigmas, flow_shift_sigmas, flux_shift, flux_sigmas, linear_quadratic_sigmas,
-    regularized_incomplete_beta, validate_sigmas,
+    validate_sigmas,
 )
 
 SCHEDULES = {
@@ -81,11 +83,37 @@ def test_beta_sigmas_are_scipy_quantiles(alpha, beta):
     np.testing.assert_allclose(beta_sigmas(steps, alpha, beta).numpy(), expected, rtol=0, atol=1e-6)
 
 
-def test_incomplete_beta_is_the_scipy_cdf():
-    x = torch.linspace(0, 1, 201, dtype=torch.float64)
-    for alpha, beta in [(0.6, 0.6), (0.3, 4.0), (5.0, 0.4)]:
-        np.testing.assert_allclose(regularized_incomplete_beta(x, alpha, beta).numpy(),
-                                   scipy.stats.beta.cdf(x.numpy(), alpha, beta), rtol=0, atol=1e-12)
+# Computed by the hand-written continued-fraction incomplete beta and bisection that scipy replaced.
+HAND_WRITTEN_BETA_SIGMAS = {
+    (8, 0.6, 0.6): [1.0, 0.9428436, 0.8243196, 0.6706185, 0.5, 0.3293815, 0.1756804, 0.0571564, 0.0],
+    (5, 0.5, 2.0): [1.0, 0.3701503, 0.1812363, 0.0747941, 0.017993, 0.0],
+    (6, 3.0, 0.7): [1.0, 0.9757121, 0.9310641, 0.867187, 0.7763646, 0.6333241, 0.0],
+}
+
+
+@pytest.mark.parametrize("steps, alpha, beta", list(HAND_WRITTEN_BETA_SIGMAS))
+def test_beta_sigmas_keep_the_hand_written_values(steps, alpha, beta):
+    np.testing.assert_allclose(beta_sigmas(steps, alpha, beta).numpy(), HAND_WRITTEN_BETA_SIGMAS[steps, alpha, beta],
+                               rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("alpha, beta", [(0.6, 0.6), (0.3, 4.0), (5.0, 0.4)])
+def test_beta_sigmas_invert_the_incomplete_beta(alpha, beta):
+    """The forward CDF I_sigma(alpha, beta) at each sigma gives back the uniform ramp it was drawn from."""
+    steps = 40
+    sigmas = beta_sigmas(steps, alpha, beta).double().numpy()
+    np.testing.assert_allclose(scipy.special.betainc(alpha, beta, sigmas), np.linspace(1.0, 0.0, steps + 1),
+                               rtol=0, atol=1e-5)
+    np.testing.assert_allclose(sigmas, scipy.special.betaincinv(alpha, beta, np.linspace(1.0, 0.0, steps + 1)),
+                               rtol=0, atol=1e-6)
+
+
+def test_a_ten_thousand_step_beta_schedule_is_fast():
+    start = time.perf_counter()
+    sigmas = beta_sigmas(10_000)
+    elapsed = time.perf_counter() - start
+    assert sigmas.shape == (10_001,) and (sigmas.diff() < 0).all()
+    assert elapsed < 2.0, f"beta_sigmas(10000) took {elapsed:.2f} s"
 
 
 @pytest.mark.parametrize("make, message", [
@@ -95,6 +123,7 @@ def test_incomplete_beta_is_the_scipy_cdf():
     (lambda: linear_quadratic_sigmas(8, linear_steps=8), "linear_steps"),
     (lambda: linear_quadratic_sigmas(8, threshold_noise=1.5), "threshold_noise"),
     (lambda: beta_sigmas(8, 0.0, 0.6), "alpha"),
+    (lambda: beta_sigmas(8, 0.6, float("inf")), "beta"),
     (lambda: beta_sigmas(2.5), "steps"),
 ])
 def test_bad_schedule_parameters_are_named(make, message):
