@@ -39,7 +39,7 @@ def C(positional: int = 0, *keywords: str) -> Call:
 _MODULES = ["comfy.latent_formats", "comfy.model_base", "comfy.model_management", "comfy.model_patcher",
             "comfy.model_sampling", "comfy.patcher_extension", "comfy.sample", "comfy.samplers",
             "comfy.supported_models_base", "comfy.utils", "comfy_api.latest", "comfy_extras.nodes_custom_sampler",
-            "latent_preview", "nodes", "comfy"]
+            "latent_preview", "nodes", "comfy", "folder_paths"]
 _IO_TYPES = {"Boolean": "I", "Combo": "I", "Conditioning": "IO", "Float": "I", "Guider": "IO", "Image": "O",
              "Int": "IO", "Latent": "IO", "Model": "IO", "Noise": "IO", "Sampler": "IO", "Sigmas": "IO", "String": "IO"}
 
@@ -63,6 +63,7 @@ SURFACE: list[Symbol] = [
     Symbol("comfy_api.latest.io.Schema", "class", "every node",
            calls=(C(0, "node_id", "display_name", "category", "description", "inputs", "outputs"),)),
     Symbol("comfy_api.latest.io.NodeOutput", "class", "every node", calls=(C(1), C(2), C(3, "ui"))),
+    Symbol("comfy_api.latest.io.Custom", "function", "trajectory.py RECTIFLOW_TRAJECTORY socket", calls=(C(1),)),
     Symbol("comfy_api.latest.io.NodeOutput.args", "instance_attribute", "guidance.py GuidanceInspector"),
     *(Symbol(f"comfy_api.latest.io.{t}.{side}", "class", "node schemas")
       for t, sides in _IO_TYPES.items() for side in (["Input"] if "I" in sides else []) + (["Output"] if "O" in sides else [])),
@@ -160,6 +161,10 @@ SURFACE: list[Symbol] = [
     Symbol("comfy.model_management.throw_exception_if_processing_interrupted", "function", "samplers.py; solvers.py",
            calls=(C(0),)),
     Symbol("comfy.model_management.intermediate_device", "function", "digits.py; solvers.py", calls=(C(0),)),
+    Symbol("folder_paths.add_model_folder_path", "function", "digits.py register_model_folder", calls=(C(2),)),
+    Symbol("folder_paths.models_dir", "attribute", "digits.py register_model_folder"),
+    Symbol("folder_paths.get_filename_list", "function", "digits.py available_checkpoints", calls=(C(1),)),
+    Symbol("folder_paths.get_full_path_or_raise", "function", "digits.py checkpoint_path", calls=(C(2),)),
     Symbol("comfy.model_management.unet_offload_device", "function", "flow_models.py", calls=(C(0),)),
     Symbol("comfy.model_management.get_torch_device", "function", "flow_models.py", calls=(C(0),)),
     Symbol("comfy.utils.ProgressBar", "class", "solvers.py reference_for", calls=(C(1),)),
