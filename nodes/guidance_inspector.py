@@ -11,7 +11,7 @@ from torch import Tensor
 import comfy.model_patcher
 
 from ..samplers.guidance import per_sample_norm, per_sample_std
-from .guidance_core import PROBE_KEY, SigmaSteps, StepPosition
+from .guidance_runs import PROBE_KEY, SigmaSteps, StepPosition
 from .plots import line_panel, to_image_tensor
 
 NAN = float("nan")
