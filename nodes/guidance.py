@@ -15,6 +15,7 @@ from .guidance_laws import (APGLaw, CFGPPLaw, CFGZeroStarLaw, IntervalLaw, RAAGL
 from .guidance_patches import patch_model
 
 CATEGORY = "sampling/rectiflow/guidance"
+SIGMA_STEP = 0.0001   # the frontend shows a value rounded to its widget step: 4 decimals for flow sigmas
 
 
 def guider_inputs() -> list:
@@ -144,10 +145,10 @@ class GuiderLimitedInterval(io.ComfyNode):
                         "is used and the uncond pass is skipped. Defaults are the paper's SD-XL interval (0.28, 5.42] "
                         "in EDM sigmas, converted to flow sigmas s / (1 + s).",
             inputs=[*guider_inputs(), weight_input(4.0),
-                    io.Float.Input("sigma_lo", default=round(lo, 4), min=0.0, max=1.0, step=0.01, round=0.0001,
-                                   tooltip="Lower flow sigma of the guided interval."),
-                    io.Float.Input("sigma_hi", default=round(hi, 4), min=0.0, max=1.0, step=0.01, round=0.0001,
-                                   tooltip="Upper flow sigma of the guided interval.")],
+                    io.Float.Input("sigma_lo", default=round(lo, 4), min=0.0, max=1.0, step=SIGMA_STEP,
+                                   round=SIGMA_STEP, tooltip="Lower flow sigma of the guided interval."),
+                    io.Float.Input("sigma_hi", default=round(hi, 4), min=0.0, max=1.0, step=SIGMA_STEP,
+                                   round=SIGMA_STEP, tooltip="Upper flow sigma of the guided interval.")],
             outputs=[guider_output()])
 
     @classmethod
