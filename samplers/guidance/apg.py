@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .common import CFGTerms, SigmaLike, dot, per_sample, per_sample_norm, sigma_like, step_key
+from .common import CFGTerms, SigmaLike, dot, over_sigma_or, per_sample, per_sample_norm, sigma_like, step_key
 from .memory import APGState
 from .validation import check_pair, check_real, validate_sigma, validate_weight
 
@@ -56,7 +56,7 @@ class APG:
             diff = diff * per_sample((self.norm_threshold / diff_norm).clamp(max=1.0), diff)
         parallel, orthogonal = project(diff, x0_cond)
         guidance = orthogonal + self.eta * parallel
-        difference = torch.where(s > 0, -guidance / torch.where(s > 0, s, torch.ones_like(s)), 0.0)
+        difference = over_sigma_or(-guidance, s, 0.0)
         return CFGTerms(v_cond, v_cond - difference, w, difference), state.record(running)
 
 

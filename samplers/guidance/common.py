@@ -101,7 +101,12 @@ def velocity_to_eps(x: Tensor, sigma: SigmaLike, v: Tensor) -> Tensor:
     return x + (1 - per_sample(sigma, x)) * v
 
 
+def over_sigma_or(t: Tensor, s: Tensor | float, fallback: Tensor | float) -> Tensor:
+    """t / sigma where sigma > 0, `fallback` where sigma == 0."""
+    s = torch.as_tensor(s, dtype=t.dtype, device=t.device)
+    return torch.where(s > 0, t / torch.where(s > 0, s, torch.ones_like(s)), fallback)
+
+
 def x0_to_velocity_or(x: Tensor, s: Tensor | float, x0: Tensor, fallback: Tensor) -> Tensor:
     """(x - x0) / sigma where sigma > 0, `fallback` where sigma == 0 (x0 = x there for every v)."""
-    s = torch.as_tensor(s, dtype=x.dtype, device=x.device)
-    return torch.where(s > 0, (x - x0) / torch.where(s > 0, s, torch.ones_like(s)), fallback)
+    return over_sigma_or(x - x0, s, fallback)
