@@ -59,5 +59,5 @@ def cfgpp_velocity(sigma: float, sigma_next: float, v_cond: Tensor, v_uncond: Te
     law = CFGPP(lam)
     sigma, sigma_next = scalar_sigma(sigma, "sigma"), scalar_sigma(sigma_next, "sigma_next")
     if sigma == sigma_next:
-        raise ValueError(f"sigma_next must differ from sigma, got both {sigma!r}")
+        raise ValueError(f"sigma_next must differ from sigma, got both {ascii(sigma)}")
     return cfg(v_cond, v_uncond, law.step_weight(sigma, sigma_next))

@@ -33,8 +33,8 @@ class LimitedInterval:
         check_real("sigma_lo", self.sigma_lo, 0.0, 1.0)
         check_real("sigma_hi", self.sigma_hi, 0.0, 1.0)
         if self.sigma_lo > self.sigma_hi:
-            raise ValueError(f"sigma_lo must be <= sigma_hi, got sigma_lo={self.sigma_lo!r} > "
-                             f"sigma_hi={self.sigma_hi!r}")
+            raise ValueError(f"sigma_lo must be <= sigma_hi, got sigma_lo={ascii(self.sigma_lo)} > "
+                             f"sigma_hi={ascii(self.sigma_hi)}")
 
     def inside(self, sigma: SigmaLike) -> bool | Tensor:
         """Whether sigma (float, or a bool tensor per element of a sigma tensor) is in the guided interval."""

@@ -146,3 +146,12 @@ def test_per_call_cores_never_validate(monkeypatch):
     rectified.step(lambda z, s: (z + s, 0.5 * z), x, 0.6, 0.4)
     mp.step(*fields, x, 0.6, 0.4)
     assert calls == []
+
+
+@pytest.mark.parametrize("build", [lambda: g.SMC(switching="\ud800"), lambda: g.RAAG(alpha="\u00e9"),
+                                   lambda: g.CFGZeroStar(zero_init_steps="\ud800")], ids=["choice", "real", "int"])
+def test_messages_quote_values_in_ascii(build):
+    """ComfyUI's prompt worker dies logging a message it cannot encode (a lone surrogate): quote with ascii()."""
+    with pytest.raises(ValueError) as info:
+        build()
+    str(info.value).encode("ascii")
