@@ -245,20 +245,21 @@ def timing(per_label: int, steps: int, repeats: int) -> list[dict]:
 def combination_overhead(per_label: int, seconds_per_step: float, calls: int = 300) -> list[dict]:
     """Microseconds per call of each guider's combination (the only work a guider adds to CFGGuider) on digits-
     shaped tensors, and the wall-time ratio it implies at the measured CFG seconds per step."""
-    core = pack_module("nodes.guidance_core")
+    laws_module, runs, patches = (pack_module(f"nodes.guidance_{name}") for name in ("laws", "runs", "patches"))
     gen = torch.Generator().manual_seed(0)
     x, cond, uncond = (torch.randn(10 * per_label, 1, 16, 16, generator=gen) for _ in range(3))
     sigma = torch.full((x.shape[0],), 0.5)
     args = {"input": x, "sigma": sigma, "timestep": sigma, "cond": cond, "uncond": uncond, "cond_denoised": x - cond,
             "uncond_denoised": x - uncond, "cond_scale": 3.0, "input_cond": [{}], "input_uncond": [{}],
             "model_options": {"transformer_options": {"sample_sigmas": torch.linspace(1, 0, 9)}}}
-    laws = {"RAAG": core.RAAGLaw(3.0, 12.0), "SMC-CFG": core.SMCLaw(3.0), "CFG-Zero*": core.CFGZeroStarLaw(3.0, 0),
-            "APG": core.APGLaw(3.0), "Rescale": core.RescaleLaw(3.0), "Schedule": core.ScheduleLaw(3.0)}
+    laws = {"RAAG": laws_module.RAAGLaw(3.0, 12.0), "SMC-CFG": laws_module.SMCLaw(3.0),
+            "CFG-Zero*": laws_module.CFGZeroStarLaw(3.0, 0), "APG": laws_module.APGLaw(3.0),
+            "Rescale": laws_module.RescaleLaw(3.0), "Schedule": laws_module.ScheduleLaw(3.0)}
     functions = {"CFG": lambda a: a["uncond"] + (a["cond"] - a["uncond"]) * a["cond_scale"]}
     for name, law in laws.items():
-        run = core.RunState(law)
-        step_of = lambda a, run=run: (run, core.guidance_step(a["input"], a["sigma"], a["model_options"], run))  # noqa: E731
-        functions[name] = core.make_cfg_function(law, step_of, None)
+        run = runs.RunState(law)
+        step_of = lambda a, run=run: (run, runs.guidance_step(a["input"], a["sigma"], a["model_options"], run))  # noqa: E731
+        functions[name] = patches.make_cfg_function(law, step_of, None)
     micros = {}
     for name, fn in functions.items():
         fn(args)

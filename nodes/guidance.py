@@ -1,18 +1,22 @@
 """Guidance nodes: a GUIDER per law, chaining MODEL patches for KSampler, and the Guidance Inspector.
 
-The laws live in samplers/guidance.py (pure torch); guidance_core.py puts them into ComfyUI's sampling path and
-guidance_inspector.py records what they do.
+The laws live in samplers/guidance/ (pure torch); guidance_laws.py adapts them to ComfyUI's sampling path,
+guidance_guiders.py and guidance_patches.py hand them to ComfyUI, and guidance_inspector.py records what they do.
 """
 from __future__ import annotations
 
 from comfy_api.latest import io
 
 from ..samplers import guidance as g
-from .guidance_core import (APGLaw, CFGPPLaw, CFGZeroStarLaw, IntervalLaw, RAAGLaw, RCFGLaw, RescaleLaw, ScheduleLaw,
-                            SMCLaw, cfg_mp, law_guider, patch_model, rectified_cfgpp, step_guider)
+from .guidance_guiders import cfg_mp_step_fn, law_guider, rectified_cfgpp_step_fn, step_guider
 from .guidance_inspector import GuidanceRecorder, InspectedGuider, inspector_plot, inspector_report
+from .guidance_laws import (APGLaw, CFGPPLaw, CFGZeroStarLaw, IntervalLaw, RAAGLaw, RCFGLaw, RescaleLaw, ScheduleLaw,
+                            SMCLaw)
+from .guidance_patches import patch_model
 
 CATEGORY = "sampling/rectiflow/guidance"
+SIGMA_STEP = 0.0001   # the frontend shows a value rounded to its widget step: 4 decimals for flow sigmas
+
 
 def guider_inputs() -> list:
     return [io.Model.Input("model", tooltip="Flow (CONST) model; hooks and patches already on it keep working."),
@@ -141,10 +145,10 @@ class GuiderLimitedInterval(io.ComfyNode):
                         "is used and the uncond pass is skipped. Defaults are the paper's SD-XL interval (0.28, 5.42] "
                         "in EDM sigmas, converted to flow sigmas s / (1 + s).",
             inputs=[*guider_inputs(), weight_input(4.0),
-                    io.Float.Input("sigma_lo", default=round(lo, 4), min=0.0, max=1.0, step=0.01, round=0.0001,
-                                   tooltip="Lower flow sigma of the guided interval."),
-                    io.Float.Input("sigma_hi", default=round(hi, 4), min=0.0, max=1.0, step=0.01, round=0.0001,
-                                   tooltip="Upper flow sigma of the guided interval.")],
+                    io.Float.Input("sigma_lo", default=round(lo, 4), min=0.0, max=1.0, step=SIGMA_STEP,
+                                   round=SIGMA_STEP, tooltip="Lower flow sigma of the guided interval."),
+                    io.Float.Input("sigma_hi", default=round(hi, 4), min=0.0, max=1.0, step=SIGMA_STEP,
+                                   round=SIGMA_STEP, tooltip="Upper flow sigma of the guided interval.")],
             outputs=[guider_output()])
 
     @classmethod
@@ -250,7 +254,8 @@ class GuiderRectifiedCFGPP(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, positive, negative, w: float, predictor_fraction: float) -> io.NodeOutput:
-        return io.NodeOutput(step_guider(model, positive, negative, rectified_cfgpp(w, predictor_fraction), 1.0 + w))
+        step = rectified_cfgpp_step_fn(g.RectifiedCFGPP(w, predictor_fraction))
+        return io.NodeOutput(step_guider(model, positive, negative, step, 1.0 + w))
 
 
 class GuiderCFGMP(io.ComfyNode):
@@ -277,7 +282,7 @@ class GuiderCFGMP(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, negative, w: float, switch_sigma: float, iterations: int,
                 anderson_window: int, damping: float) -> io.NodeOutput:
-        step = cfg_mp(w, switch_sigma, iterations, anderson_window, damping)
+        step = cfg_mp_step_fn(g.CFGMP(w, switch_sigma, iterations, anderson_window, damping))
         return io.NodeOutput(step_guider(model, positive, negative, step, w))
 
 

@@ -11,7 +11,7 @@ from torch import Tensor
 import comfy.model_patcher
 
 from ..samplers.guidance import per_sample_norm, per_sample_std
-from .guidance_core import PROBE_KEY, SigmaSteps, StepPosition
+from .guidance_runs import PROBE_KEY, SigmaSteps, StepPosition
 from .plots import line_panel, to_image_tensor
 
 NAN = float("nan")
@@ -122,7 +122,7 @@ class InspectedGuider:
 
 
 REPORT_COLUMNS = (("step", "step", "{:d}"), ("sigma", "sigma", "{:.4f}"), ("r", "ratio", "{:.4g}"),
-                  ("|e|", "error_norm", "{:.4g}"), ("w_eff", "weight", "{:.4g}"),
+                  (r"\|e\|", "error_norm", "{:.4g}"), ("w_eff", "weight", "{:.4g}"),
                   ("switching", "switching", "{:.3f}"), ("x0_std_ratio", "std_ratio", "{:.4f}"))
 
 
@@ -132,13 +132,18 @@ def format_cell(fmt: str, value) -> str:
     return fmt.format(value)
 
 
+def markdown_row(cells) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def inspector_report(steps: list[CallRecord], calls: int) -> str:
+    """The per-step numbers as a Markdown table (ComfyUI's Preview Any renders Markdown; |e| is escaped)."""
     if not steps:
         return "Guidance Inspector: no guided model call was observed (the guider bypasses post-cfg functions)."
-    lines = [f"Guidance Inspector: {len(steps)} steps, {calls} guided model calls",
-             "  ".join(f"{name:>12}" for name, _, _ in REPORT_COLUMNS)]
+    lines = [f"Guidance Inspector: {len(steps)} steps, {calls} guided model calls", "",
+             markdown_row(name for name, _, _ in REPORT_COLUMNS), markdown_row("---:" for _ in REPORT_COLUMNS)]
     for record in steps:
-        lines.append("  ".join(f"{format_cell(fmt, getattr(record, attr)):>12}" for _, attr, fmt in REPORT_COLUMNS))
+        lines.append(markdown_row(format_cell(fmt, getattr(record, attr)) for _, attr, fmt in REPORT_COLUMNS))
     return "\n".join(lines)
 
 

@@ -52,8 +52,8 @@ def fixed_noise(batch: int, seed: int = 11, shape=(1, 16, 16)) -> FixedNoise:
     return FixedNoise(torch.randn((batch, *shape), generator=torch.Generator().manual_seed(seed)))
 
 
-def guidance_module(name: str = "guidance_core"):
-    """nodes/<name>.py as ComfyUI loaded it."""
+def guidance_module(name: str):
+    """nodes/<name>.py as ComfyUI loaded it (e.g. "guidance_runs", "guidance_laws", "guidance_inspector")."""
     return pack_module(f"nodes.{name}")
 
 

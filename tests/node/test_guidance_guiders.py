@@ -200,17 +200,17 @@ def test_skipping_uncond_saves_model_calls(comfy):
 
 
 def test_schedule_position_and_run_restart(comfy):
-    module = guidance_module()
+    module, laws = guidance_module("guidance_runs"), guidance_module("guidance_laws")
     sigmas = torch.tensor([1.0, 0.75, 0.5, 0.25, 0.0])
     assert module.schedule_position(1.0, sigmas) == (0, 1.0, 0.75)
     assert module.schedule_position(0.6, sigmas) == (1, 0.75, 0.5)      # midpoint of step 1
     assert module.schedule_position(0.5, sigmas) == (2, 0.5, 0.25)      # a step's end sigma starts the next
     assert module.schedule_position(0.3, sigmas.flip(0)) == (1, 0.25, 0.5)   # inversion: ascending
     assert module.schedule_position(0.3, torch.tensor([1.0, 0.0])) is None
-    run = module.RunState(module.SMCLaw())
+    run = module.RunState(laws.SMCLaw())
     run.state = "dirty"
     assert run.locate(0.5, sigmas).step == 2 and run.state == "dirty"
-    assert run.locate(1.0, sigmas).step == 0 and run.state == module.SMCLaw().initial_state()
+    assert run.locate(1.0, sigmas).step == 0 and run.state == laws.SMCLaw().initial_state()
 
 
 BAD_PARAMETERS = [

@@ -18,10 +18,16 @@ def inspect(guider_obj, steps: int = 6, batch: int = 4, sampler_name: str = "eul
     return latent["samples"], plot, report
 
 
+def table_cells(line: str) -> list[str]:
+    """The cells of a Markdown table row, escaped pipes restored."""
+    return [cell.strip().replace("\\|", "|") for cell in line.strip()[1:-1].split(" | ")]
+
+
 def report_rows(report: str) -> list[dict[str, float]]:
-    lines = report.splitlines()
-    header = lines[1].split()
-    return [{k: (math.nan if v == "-" else float(v)) for k, v in zip(header, line.split())} for line in lines[2:]]
+    header, separator, *rows = [line for line in report.splitlines() if line.startswith("|")]
+    assert set(separator.replace("|", "").split()) == {"---:"}
+    return [{k: (math.nan if v == "-" else float(v)) for k, v in zip(table_cells(header), table_cells(row))}
+            for row in rows]
 
 
 def test_inspecting_cfg_shows_its_constant_weight_and_keeps_the_result(comfy):
@@ -71,3 +77,18 @@ def test_inspector_wraps_guiders_without_uncond(comfy):
     rows = report_rows(report)
     assert len(rows) == 3 and all(math.isnan(r["r"]) and r["x0_std_ratio"] == pytest.approx(1.0) for r in rows)
     assert plot.shape[0] == 1
+
+
+def test_report_is_a_markdown_table(comfy):
+    inspector = guidance_module("guidance_inspector")
+    records = [inspector.CallRecord(0, 1.0, 0.5, 2.0, 3.0, math.nan, 1.25),
+               inspector.CallRecord(1, 0.5, 0.25, 1.5, 2.5, 0.125, 1.0)]
+    assert inspector.inspector_report(records, 3) == "\n".join([
+        "Guidance Inspector: 2 steps, 3 guided model calls",
+        "",
+        "| step | sigma | r | \\|e\\| | w_eff | switching | x0_std_ratio |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| 0 | 1.0000 | 0.5 | 2 | 3 | - | 1.2500 |",
+        "| 1 | 0.5000 | 0.25 | 1.5 | 2.5 | 0.125 | 1.0000 |"])
+    rows = report_rows(inspector.inspector_report(records, 3))
+    assert rows[1]["|e|"] == 1.5 and math.isnan(rows[0]["switching"])

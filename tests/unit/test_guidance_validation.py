@@ -71,23 +71,87 @@ def test_bad_parameter_raises_naming_it(call, name):
 
 def test_messages_state_the_expected_range():
     with pytest.raises(ValueError, match=r"lam must be a finite number in \[0, inf\), got -0.1"):
-        g.validate_smc(4.0, -0.1, 0.2)
+        g.SMC(4.0, -0.1, 0.2)
     with pytest.raises(ValueError, match=r"momentum must be a finite number in \(-1, 1\)"):
-        g.validate_apg(4.0, -1.0, 0.0, 0.0)
+        g.APG(4.0, -1.0, 0.0, 0.0)
     with pytest.raises(ValueError, match=r"phi must be a finite number in \[0, 1\]"):
-        g.validate_rescale(math.nan)
+        g.Rescale(phi=math.nan)
 
 
-def test_validators_accept_paper_defaults():
-    g.validate_raag(18.0, 12.0)
-    g.validate_raag(10.0, 8.0)
-    g.validate_smc(7.5, 5.0, 0.2, 2, "sat", 0.1)
-    g.validate_cfg_zero(4.0, 1)
-    g.validate_apg(7.5, -0.5, INF, 0.0)
-    g.validate_cfgpp(0.6)
-    g.validate_rectified_cfgpp(3.5, 0.5)
-    g.validate_cfg_mp(3, 1, 1.0, 1e-4, 1e-6, 0.5, 0.95)
-    g.validate_interval(0.2, 0.85)
-    g.validate_rescale(0.7, "x0")
-    g.validate_schedule(4.0, "cosine")
-    g.validate_rcfg(1.4, "onetime", 1.0)
+def test_laws_accept_paper_defaults():
+    g.RAAG(18.0, 12.0)
+    g.RAAG(10.0, 8.0)
+    g.SMC(7.5, 5.0, 0.2, 2, "sat", 0.1)
+    g.CFGZeroStar(4.0, 1)
+    g.APG(7.5, -0.5, INF, 0.0)
+    g.CFGPP(0.6)
+    g.RectifiedCFGPP(3.5, 0.5)
+    g.CFGMP(4.0, 0.5, 3, 1, 1.0, 1e-4, 1e-6, 0.95)
+    g.LimitedInterval(4.0, 0.2, 0.85)
+    g.Rescale(4.0, 0.7, "x0")
+    g.WeightSchedule(4.0, "cosine")
+    g.ResidualCFG(1.4, "onetime", 1.0)
+
+
+LAW_CASES = [
+    ("RAAG eps", lambda: g.RAAG(eps=-1.0), "eps"),
+    ("SMC switching", lambda: g.SMC(switching="bang"), "switching"),
+    ("CFGZeroStar w", lambda: g.CFGZeroStar(w=INF), "w"),
+    ("APG eta", lambda: g.APG(eta=NAN), "eta"),
+    ("CFGPP lam", lambda: g.CFGPP(-0.1), "lam"),
+    ("RectifiedCFGPP fraction", lambda: g.RectifiedCFGPP(2.0, 1.5), "predictor_fraction"),
+    ("CFGMP h_operator_sigma", lambda: g.CFGMP(h_operator_sigma=-0.5), "h_operator_sigma"),
+    ("LimitedInterval order", lambda: g.LimitedInterval(4.0, 0.8, 0.2), "sigma_lo"),
+    ("Rescale space", lambda: g.Rescale(space="eps"), "space"),
+    ("WeightSchedule shape", lambda: g.WeightSchedule(shape="exp"), "shape"),
+    ("ResidualCFG delta", lambda: g.ResidualCFG(delta=NAN), "delta"),
+]
+
+
+@pytest.mark.parametrize("build, name", [c[1:] for c in LAW_CASES], ids=[c[0] for c in LAW_CASES])
+def test_building_a_law_checks_its_parameters(build, name):
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
+        build()
+
+
+def test_per_call_cores_never_validate(monkeypatch):
+    """Laws check parameters once, when built: their per-call methods call no check (no host copies per call)."""
+    import importlib
+    import pkgutil
+
+    from rectiflow.samplers.guidance import validation
+
+    laws = [g.RAAG(), g.SMC(), g.CFGZeroStar(), g.APG(norm_threshold=1.0), g.LimitedInterval(), g.Rescale(space="x0"),
+            g.WeightSchedule(shape="cosine"), g.CFGPP(), g.ResidualCFG(delta=0.5), g.RectifiedCFGPP(), g.CFGMP()]
+    calls = []
+    checks = {name: getattr(validation, name) for name in dir(validation)
+              if name.startswith(("check_", "validate_", "scalar_"))}
+    for info in pkgutil.iter_modules(g.__path__, g.__name__ + "."):
+        module = importlib.import_module(info.name)
+        for name, check in checks.items():
+            if getattr(module, name, None) is check:
+                monkeypatch.setattr(module, name, lambda *a, _name=name, **k: calls.append(_name))
+    gen = torch.Generator().manual_seed(3)
+    x, v_c, v_u = (torch.randn(2, 3, 4, generator=gen) for _ in range(3))
+    sigma = torch.tensor([0.6, 0.6])
+    fields = (lambda z, s: z + s), (lambda z, s: 0.5 * z)
+    raag, smc, zero, apg, interval, rescale, schedule, cfgpp, rcfg, rectified, mp = laws
+    raag.guide(v_c, v_u).v
+    smc.activity(smc.guide(v_c, v_u, 0.6, 0, g.SMCState()))
+    zero.guide(v_c, v_u, 2).v
+    apg.guide(v_c, v_u, x, sigma, g.APGState(), 0.6)[0].v
+    interval.weight_at(sigma), schedule.weight_at(sigma), cfgpp.step_weight(0.6, 0.4)
+    rescale.rescale(g.cfg(v_c, v_u, 3.0), v_c, x, sigma)
+    rcfg.guide(v_c, x, sigma, g.RCFGState(), 0.6, v_u)
+    rectified.step(lambda z, s: (z + s, 0.5 * z), x, 0.6, 0.4)
+    mp.step(*fields, x, 0.6, 0.4)
+    assert calls == []
+
+
+@pytest.mark.parametrize("build", [lambda: g.SMC(switching="\ud800"), lambda: g.RAAG(alpha="\u00e9"),
+                                   lambda: g.CFGZeroStar(zero_init_steps="\ud800")], ids=["choice", "real", "int"])
+def test_messages_quote_values_in_ascii(build):
+    """ComfyUI's prompt worker dies logging a message it cannot encode (a lone surrogate): quote with ascii()."""
+    with pytest.raises(ValueError) as info:
+        build()
+    str(info.value).encode("ascii")
