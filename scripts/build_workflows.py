@@ -13,8 +13,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Layout on the editor's canvas (LiteGraph units = screen pixels at zoom 1). Heights are generous enough for both
+# the classic canvas renderer and the "Nodes 2.0" (Vue) renderer, whose widget rows are taller.
+TITLE_HEIGHT = 30  # the title bar is drawn above a node's pos
+SLOT_HEIGHT = 24  # one input/output row
+WIDGET_HEIGHT = 32  # one widget row (a seed's "control after generate" is its own row)
+NODE_PADDING = 16
+NODE_WIDTH = 340
+TITLE_CHAR_WIDTH = 8  # a long title widens its node
+PREVIEW_HEIGHT = {"SaveImage": 280, "PreviewImage": 280, "PreviewAny": 140}  # room for what a run shows
+COLUMN_GAP = 80
+ROW_GAP = 40
+# Canvas pixels from the window's top-left corner to the graph's top-left title corner when the file opens: the
+# editor draws its top bar (tabs, menu, breadcrumb; about 130 px) and sidebar (about 60 px) over the canvas.
+VIEW_OFFSET = (120, 180)
+
+
 class Graph:
-    """Minimal builder for ComfyUI's UI workflow format (version 0.4)."""
+    """Minimal builder for ComfyUI's UI workflow format (version 0.4) with an automatic layered layout."""
 
     def __init__(self):
         self.nodes: list[dict] = []
@@ -22,9 +38,11 @@ class Graph:
 
     def node(self, node_type: str, widgets: list | None = None, outputs: list[tuple[str, str]] = (),
              inputs: list[tuple[str, str]] = (), pos=(0, 0), title: str | None = None) -> dict:
+        """Add a node. `pos` is only a hint: `to_json` puts each node in the column of its graph depth and uses
+        pos (y, then x) to order the nodes inside a column."""
         node = {
-            "id": len(self.nodes) + 1, "type": node_type, "pos": list(pos), "size": [300, 120], "flags": {},
-            "order": len(self.nodes), "mode": 0,
+            "id": len(self.nodes) + 1, "type": node_type, "pos": list(pos), "size": [NODE_WIDTH, 120],
+            "flags": {}, "order": len(self.nodes), "mode": 0,
             "inputs": [{"name": n, "type": t, "link": None} for n, t in inputs],
             "outputs": [{"name": n, "type": t, "links": [], "slot_index": i} for i, (n, t) in enumerate(outputs)],
             "properties": {"Node name for S&R": node_type},
@@ -43,10 +61,58 @@ class Graph:
         src["outputs"][out_slot]["links"].append(link_id)
         dst["inputs"][slot]["link"] = link_id
 
+    def columns(self) -> dict[int, int]:
+        """Node id -> column: the longest path from a source, then each source moved next to its first consumer."""
+        sources = {n["id"]: [] for n in self.nodes}
+        consumers = {n["id"]: [] for n in self.nodes}
+        for _, src, _, dst, _, _ in self.links:
+            sources[dst].append(src)
+            consumers[src].append(dst)
+        column: dict[int, int] = {}
+
+        def depth(node_id: int) -> int:
+            if node_id not in column:
+                column[node_id] = 1 + max((depth(s) for s in sources[node_id]), default=-1)
+            return column[node_id]
+
+        for node_id in sources:
+            depth(node_id)
+        for node_id, feeds in consumers.items():
+            if not sources[node_id] and feeds:
+                column[node_id] = min(column[c] for c in feeds) - 1
+        return column
+
+    @staticmethod
+    def node_size(node: dict) -> list[int]:
+        """Width and body height (title bar excluded) that fit the node's title, slots, widgets and previews."""
+        title = node.get("title", node["type"])
+        width = max(NODE_WIDTH, TITLE_CHAR_WIDTH * len(title) + 60)
+        rows = max(len(node["inputs"]), len(node["outputs"]))
+        height = (NODE_PADDING + rows * SLOT_HEIGHT + len(node["widgets_values"]) * WIDGET_HEIGHT
+                  + PREVIEW_HEIGHT.get(node["type"], 0))
+        return [width, height]
+
+    def lay_out(self) -> None:
+        """Columns by graph depth, left to right; each column's nodes stacked top-down with their real heights."""
+        column = self.columns()
+        by_column: dict[int, list[dict]] = {}
+        for node in self.nodes:
+            node["size"] = self.node_size(node)
+            by_column.setdefault(column[node["id"]], []).append(node)
+        x = 0
+        for index in sorted(by_column):
+            stack = sorted(by_column[index], key=lambda n: (n["pos"][1], n["pos"][0], n["id"]))
+            y = TITLE_HEIGHT
+            for node in stack:
+                node["pos"] = [x, y]
+                y += node["size"][1] + TITLE_HEIGHT + ROW_GAP
+            x += max(n["size"][0] for n in stack) + COLUMN_GAP
+
     def to_json(self) -> dict:
+        self.lay_out()
         return {"last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes,
-                "links": self.links, "groups": [], "config": {}, "extra": {"ds": {"scale": 1, "offset": [0, 0]}},
-                "version": 0.4}
+                "links": self.links, "groups": [], "config": {},
+                "extra": {"ds": {"scale": 1, "offset": list(VIEW_OFFSET)}}, "version": 0.4}
 
 
 def digits_inputs(g: Graph, batch: int) -> tuple[dict, dict, dict, dict]:
