@@ -7,12 +7,15 @@ that quotes user input therefore quotes it with `quoted`, which is pure ASCII.
 """
 from __future__ import annotations
 
-from typing import Any
+import math
 
-MAX_QUOTED = 80
+from ..samplers.messages import quoted
+
+__all__ = ["quoted", "check_finite"]
 
 
-def quoted(value: Any) -> str:
-    """An ASCII-only, length-bounded repr of `value` for error messages."""
-    text = ascii(str(value) if not isinstance(value, (str, bytes)) else value)
-    return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 5] + "...'"
+def check_finite(**values: float) -> None:
+    """Raise naming the first input whose value is NaN or infinite (the JSON API lets them through)."""
+    for name, value in values.items():
+        if not math.isfinite(value):
+            raise ValueError(f"{name}: expected a finite number, got {quoted(value)}")

@@ -12,7 +12,8 @@ import comfy.model_management
 import comfy.samplers
 
 from ..samplers.solvers import SOLVERS, sample_flow_adaptive, sample_flow_euler, sample_flow_sde
-from .errors import quoted
+from ..samplers.solvers.sde import DIFFUSION_SHAPES
+from .errors import check_finite, quoted
 
 CATEGORY = "sampling/rectiflow/samplers"
 SDE_DEFAULT_NOISE = 0.7
@@ -106,6 +107,7 @@ class SamplerAdaptive(io.ComfyNode):
 
     @classmethod
     def execute(cls, rtol: float, atol: float, max_nfe: int) -> io.NodeOutput:
+        check_finite(rtol=rtol, atol=atol)
         return io.NodeOutput(rectiflow_ksampler(sample_flow_adaptive, rtol=rtol, atol=atol, max_nfe=max_nfe))
 
 
@@ -129,6 +131,10 @@ class SamplerSDE(io.ComfyNode):
 
     @classmethod
     def execute(cls, noise_scale: float, diffusion: str) -> io.NodeOutput:
+        check_finite(noise_scale=noise_scale)
+        if diffusion not in DIFFUSION_SHAPES:
+            raise ValueError(f"diffusion: {quoted(diffusion)} is not a diffusion shape; expected one of "
+                             f"{sorted(DIFFUSION_SHAPES)}")
         return io.NodeOutput(rectiflow_ksampler(sample_flow_sde, noise_scale=noise_scale, diffusion=diffusion))
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..messages import quoted
 from .common import SigmaLike
 
 
@@ -26,24 +27,24 @@ def check_real(name: str, value: Any, lo: float = -math.inf, hi: float = math.in
     hi_open = hi_open or (hi == math.inf and not allow_inf)
     expected = _interval(lo, hi, lo_open, hi_open)
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise ValueError(f"{name} must be a real number in {expected}, got {ascii(value)}")
+        raise ValueError(f"{name} must be a real number in {expected}, got {quoted(value)}")
     v = float(value)
     ok = not math.isnan(v) and (allow_inf or math.isfinite(v))
     ok = ok and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
     if not ok:
-        raise ValueError(f"{name} must be {'a' if allow_inf else 'a finite'} number in {expected}, got {ascii(value)}")
+        raise ValueError(f"{name} must be {'a' if allow_inf else 'a finite'} number in {expected}, got {quoted(value)}")
     return v
 
 
 def check_int(name: str, value: Any, lo: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {ascii(value)}")
+        raise ValueError(f"{name} must be an integer >= {lo}, got {quoted(value)}")
     return value
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {ascii(value)}")
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {quoted(value)}")
     return value
 
 
