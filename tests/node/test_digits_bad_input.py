@@ -3,7 +3,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from comfy_host import run_node
+from rectiflow.testing.comfy_host import run_node
 
 
 @pytest.mark.parametrize("labels, bad", [("12", "'12'"), ("3 -1", "'-1'"), ("seven", "'seven'")])
@@ -54,7 +54,7 @@ def test_corrupt_file(comfy, tmp_path):
 
 
 def test_truncated_copy_of_the_real_file(comfy, tmp_path):
-    from comfy_host import REPO
+    from rectiflow.testing.comfy_host import REPO
 
     data = (REPO / "weights" / "digits_rf.safetensors").read_bytes()
     path = tmp_path / "truncated.safetensors"

@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from comfy_host import REPO, comfyui_path, load_runner
+from rectiflow.scripts import run_workflow as runner
+from rectiflow.testing.comfy_host import REPO, comfyui_path
 
 pytestmark = pytest.mark.server
 
-
-runner = load_runner()
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
 
 

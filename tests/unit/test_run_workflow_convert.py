@@ -7,9 +7,7 @@ import time
 
 import pytest
 
-from comfy_host import load_runner
-
-rw = load_runner()
+from rectiflow.scripts import run_workflow as rw
 
 OBJECT_INFO = {
     "EmptyImage": {
