@@ -1,6 +1,6 @@
 """Digits quality: classifier accuracy of generated samples through the real ComfyUI sampling path.
 
-    .venv/bin/python bench/digits_quality.py [--per-label 100] [--steps 32]
+    .venv/bin/python -P -m rectiflow.bench.digits_quality [--per-label 100] [--steps 32]
 
 Samples `per_label` digits of each label with RectiFlow Euler (SamplerCustomAdvanced + CFGGuider) at several
 CFG scales, classifies them with the shipped evaluation classifier, and writes bench/out/digits_quality.json.
@@ -11,15 +11,9 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import conftest  # noqa: E402,F401  (makes the pack importable as `rectiflow`)
-from comfy_host import run_node  # noqa: E402
-
-from _digits import digits_inputs  # noqa: E402  (bench/ is sys.path[0] when run as a script)
+from rectiflow.testing.comfy_host import REPO, run_node
+from rectiflow.testing.comfy_models import digits_inputs
 
 
 def sample_digits(cfg: float, steps: int, inputs: tuple, seed: int, sampler_node: tuple[str, dict]):
@@ -41,7 +35,7 @@ def main(argv=None) -> None:
     from rectiflow.models.digits import classify, load_digits_classifier
     import torch
 
-    clf = load_digits_classifier(ROOT / "weights" / "digits_classifier.safetensors")
+    clf = load_digits_classifier(REPO / "weights" / "digits_classifier.safetensors")
     expected = torch.arange(10).repeat(args.per_label)
     inputs = digits_inputs(args.per_label)
     rows = []
@@ -54,7 +48,7 @@ def main(argv=None) -> None:
             rows.append({"sampler": name, "cfg": cfg, "steps": args.steps, "samples": int(samples.shape[0]),
                          "accuracy": round(acc, 4), "seconds": round(time.perf_counter() - start, 2)})
             print(f"{name:16s} cfg {cfg:4.1f} steps {args.steps:3d} accuracy {acc:.4f}", flush=True)
-    out = ROOT / "bench" / "out"
+    out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "digits_quality.json").write_text(json.dumps(rows, indent=1))
     print("\n| sampler | cfg | steps | samples | accuracy |\n|---|---|---|---|---|")

@@ -1,6 +1,6 @@
 """Guidance benchmark: RAAG, SMC-CFG and companions against ComfyUI's CFGGuider through the real sampling path.
 
-    .venv/bin/python bench/guidance.py [--samples 2000] [--digits-per-label 10] [--quick]
+    .venv/bin/python -P -m rectiflow.bench.guidance [--samples 2000] [--digits-per-label 10] [--quick]
 
 1. Conditional analytic Gaussian mixture (2-D, 8 components on a ring, 4 classes of 2 opposite components each),
    wrapped as a real ComfyUI MODEL whose network returns the exact flow velocity of the selected components
@@ -25,17 +25,13 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from rectiflow.models.analytic_flows import GaussianMixtureFlow
+from rectiflow.testing.comfy_host import REPO, boot_comfyui, pack_module, run_node
+from rectiflow.testing.comfy_models import counting_model, digits_inputs
 
-import conftest  # noqa: E402,F401  (makes the pack importable as `rectiflow`)
-from comfy_host import boot_comfyui, pack_module, run_node  # noqa: E402
-from _analytic_model import counting_model  # noqa: E402  (bench/ is sys.path[0] when run as a script)
-from _digits import digits_inputs  # noqa: E402
-from _plots import save_grid  # noqa: E402
-from analytic_flows import GaussianMixtureFlow  # noqa: E402
+from ._plots import line_chart, save_grid
 
-OUT = ROOT / "bench" / "out"
+OUT = REPO / "bench" / "out"
 STEPS = (4, 8, 10, 16, 30)
 WEIGHTS = (3.0, 7.0, 12.0)
 R95_2D = math.sqrt(-2 * math.log(0.05))     # 95% radius of a 2-D standard normal
@@ -208,7 +204,7 @@ def digits_metrics(samples: torch.Tensor, classifier) -> dict[str, float]:
 def digits_sweep(per_label: int, steps_list, seed: int = 1) -> list[dict]:
     from rectiflow.models.digits import load_digits_classifier
 
-    classifier = load_digits_classifier(ROOT / "weights" / "digits_classifier.safetensors")
+    classifier = load_digits_classifier(REPO / "weights" / "digits_classifier.safetensors")
     model, positive, negative, latent = digits_inputs(per_label)
     sampler, rows = run_node("RectiFlowSamplerEuler")[0], []
     for name, spec in digits_settings().items():
@@ -281,37 +277,14 @@ COLOURS = {"CFG": (0, 0, 0), "RAAG": (214, 39, 40), "RAAG a3": (255, 127, 14), "
            "Rectified-CFG++": (23, 190, 207), "CFG-MP+": (188, 189, 34)}
 
 
-def pareto_panel(rows: list[dict], steps: int, exact: dict, size=(420, 340), margin=46):
-    """Precision (y) against log10 overshoot (x) at one step count; one polyline per guider through its weights."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(img)
-    w, h = size[0] - 2 * margin, size[1] - 2 * margin
-    chosen = [r for r in rows if r["steps"] == steps]
-    log_x = lambda v: math.log10(max(v, 1e-3))                                      # noqa: E731
-    xs = [log_x(r["overshoot"]) for r in chosen] + [log_x(exact["overshoot"])]
-    ys = [r["precision"] for r in chosen] + [exact["precision"]]
-    x_lo, x_hi, y_lo, y_hi = min(xs), max(xs), min(ys), max(ys)
-    to_px = lambda x, y: (margin + (log_x(x) - x_lo) / ((x_hi - x_lo) or 1) * w,    # noqa: E731
-                          margin + h - (y - y_lo) / ((y_hi - y_lo) or 1) * h)
-    draw.rectangle([margin, margin, margin + w, margin + h], outline=(0, 0, 0))
-    draw.text((margin, 8), f"{steps} steps: precision (up) vs overshoot (right)", fill=(0, 0, 0))
-    draw.text((margin, margin + h + 8), f"overshoot, log scale [{10 ** x_lo:.2g} .. {10 ** x_hi:.2g}]",
-              fill=(60, 60, 60))
-    draw.text((margin, 24), f"precision [{y_lo:.3g} .. {y_hi:.3g}]", fill=(60, 60, 60))
-    for k, (name, colour) in enumerate(COLOURS.items()):
-        points = [to_px(r["overshoot"], r["precision"]) for r in sorted(chosen, key=lambda r: r["w"])
-                  if r["guider"] == name]
-        if len(points) > 1:
-            draw.line(points, fill=colour, width=2 if name in ("CFG", "RAAG", "RAAG a3", "SMC-CFG") else 1)
-        for x, y in points:
-            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
-        draw.text((margin + w - 92, margin + h - 12 * (len(COLOURS) - k) - 4), name, fill=colour)
-    ex, ey = to_px(exact["overshoot"], exact["precision"])
-    draw.rectangle([ex - 4, ey - 4, ex + 4, ey + 4], outline=(0, 190, 190), width=2)
-    draw.text((ex + 6, ey - 6), "exact", fill=(0, 150, 150))
-    return img
+def pareto_panel(rows: list[dict], steps: int, exact: dict):
+    """Precision (y) against overshoot (x, log, floored at 1e-3) at one step count; one polyline per guider through
+    its weights."""
+    chosen = sorted((r for r in rows if r["steps"] == steps), key=lambda r: r["w"])
+    point = lambda r: (max(r["overshoot"], 1e-3), r["precision"])                  # noqa: E731
+    series = {name: [point(r) for r in chosen if r["guider"] == name] for name in COLOURS}
+    return line_chart(f"{steps} steps: precision (up) vs overshoot (right)", series, "overshoot", "precision",
+                      log_x=True, log_y=False, colours=COLOURS, labelled_points={"exact": point(exact)})
 
 
 def save_pareto(rows: list[dict], exact: dict, steps_list) -> Path:

@@ -16,6 +16,7 @@ import folder_paths
 from ..models.digits import DEFAULT_CONFIG, IMAGE_SIZE, NULL_LABEL, DigitsUNet, label_one_hot
 from .errors import quoted
 from .flow_models import flow_model_patcher, plain_latent_format
+from .plots import tile_grid
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 EMBEDDED_MODEL = "digits_rf.safetensors"
@@ -213,15 +214,6 @@ def check_digits_latent(samples: torch.Tensor, input_name: str = "samples") -> N
     if samples.ndim != 4 or tuple(samples.shape[1:]) != expected:
         raise ValueError(f"{input_name}: expected a digits latent of shape [batch, 1, {IMAGE_SIZE}, {IMAGE_SIZE}], "
                          f"got {list(samples.shape)}")
-
-
-def tile_grid(images: torch.Tensor, columns: int) -> torch.Tensor:
-    """[B, H, W, C] -> [1, rows*H, columns*W, C], row-major, padded with black."""
-    b, h, w, c = images.shape
-    rows = -(-b // columns)
-    padded = torch.zeros([rows * columns, h, w, c], dtype=images.dtype)
-    padded[:b] = images
-    return padded.view(rows, columns, h, w, c).permute(0, 2, 1, 3, 4).reshape(1, rows * h, columns * w, c)
 
 
 class DigitsLatentToImage(io.ComfyNode):

@@ -50,6 +50,17 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$(stamp_of)" ]; then
   stamp_of > "$STAMP"
 fi
 
+# ComfyUI importable in the venv (`import comfy`, `import nodes`, as under its main.py) through a .pth file, so
+# in-process tests and benchmarks need no import-path edits. Replaced by rename, never rewritten in place (a venv
+# copied with hard links must not change the original's file). Python with -P keeps the repository root, whose
+# nodes/ package would shadow ComfyUI's nodes.py, off the import path.
+PTH="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/rectiflow-comfyui-host.pth"
+COMFY_ABS="$(cd "$COMFY" && pwd)"
+if [ "$(cat "$PTH" 2>/dev/null)" != "$COMFY_ABS" ]; then
+  printf '%s\n' "$COMFY_ABS" > "$PTH.tmp" && mv -f "$PTH.tmp" "$PTH"
+  log "ComfyUI importable in the venv: $PTH"
+fi
+
 LINK="$COMFY/custom_nodes/rectiflow"
 if [ "$(readlink "$LINK" 2>/dev/null)" != "$ROOT" ]; then
   if [ -e "$LINK" ] && [ ! -L "$LINK" ]; then

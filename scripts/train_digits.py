@@ -2,14 +2,14 @@
 
     python scripts/train_digits.py            # writes weights/digits_rf.safetensors + digits_classifier.safetensors
 
-Data: scikit-learn's handwritten digits (1,797 8x8 images), bilinearly upsampled to 16x16, scaled to [-1, 1].
-Flow objective (CONVENTIONS.md §1): x_s = (1 - s) x0 + s eps, target v = eps - x0, 10% null-label dropout.
+Data: scikit-learn's handwritten digits (1,797 8x8 images), bilinearly upsampled to 16x16, scaled to [-1, 1]
+(models/digits_data.py).
+Flow objective (time convention of docs/design.md): x_s = (1 - s) x0 + s eps, target v = eps - x0, 10% null-label dropout.
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
 import sys
 import time
@@ -18,29 +18,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from rectiflow.models import digits as D
+from rectiflow.models.digits_data import load_dataset
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_digits_module():
-    spec = importlib.util.spec_from_file_location("rectiflow_digits_arch", ROOT / "models" / "digits.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-D = _load_digits_module()
 FORMAT_VERSION = "1"
-
-
-def load_dataset() -> tuple[torch.Tensor, torch.Tensor]:
-    """All 1,797 digits as [N, 1, 16, 16] in [-1, 1] and [N] labels."""
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    images = torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    images = torch.nn.functional.interpolate(images, size=(D.IMAGE_SIZE, D.IMAGE_SIZE), mode="bilinear",
-                                             align_corners=False)
-    return images.clamp(0, 1) * 2 - 1, torch.tensor(data.target, dtype=torch.long)
 
 
 def train_flow(images, labels, steps: int, batch: int, seed: int, log_every: int = 200) -> torch.nn.Module:

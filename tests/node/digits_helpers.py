@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from comfy_host import REPO, run_node
+from rectiflow.testing.comfy_host import REPO, run_node
 from rectiflow.models.digits import classify, load_digits_classifier
 
 DEFAULT_CFG = 3.0

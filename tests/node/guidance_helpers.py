@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from comfy_host import pack_module, run_node
+from rectiflow.testing.comfy_host import pack_module, run_node
 from digits_helpers import digits_model, empty_latent, labels_cond
 
 LABELS = list(range(10))

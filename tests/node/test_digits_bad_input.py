@@ -3,7 +3,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from comfy_host import REPO, run_node
+from rectiflow.testing.comfy_host import REPO, run_node
 
 
 @pytest.mark.parametrize("labels, bad", [("12", "'12'"), ("3 -1", "'-1'"), ("seven", "'seven'")])

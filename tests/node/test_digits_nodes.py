@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from comfy_host import run_node
+from rectiflow.testing.comfy_host import run_node
 from digits_helpers import DEFAULT_CFG, accuracy, digits_model, empty_latent, labels_cond
 
 LABELS = list(range(10))

@@ -3,7 +3,7 @@ settings equal CFGGuider."""
 import pytest
 import torch
 
-from comfy_host import run_node
+from rectiflow.testing.comfy_host import run_node
 from guidance_helpers import GUIDER_SETTINGS, NEUTRAL_SETTINGS
 from tiny_models import text_conditioning, tiny_flux, tiny_sd3
 

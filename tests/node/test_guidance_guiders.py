@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from comfy_host import run_node
+from rectiflow.testing.comfy_host import run_node
 from digits_helpers import accuracy, digits_model, empty_latent, labels_cond
 from guidance_helpers import (GUIDER_SETTINGS, LABELS, NEUTRAL_SETTINGS, FixedNoise, cfg_guider,
                               fixed_noise, guidance_module, guider, sample, simple_sigmas, stock_sampler)

@@ -1,7 +1,7 @@
 """MODEL patches for KSampler: neutral settings, chaining with each other and with ComfyUI's own hooks, state reset."""
 import torch
 
-from comfy_host import run_node
+from rectiflow.testing.comfy_host import run_node
 from digits_helpers import digits_model, empty_latent, labels_cond
 from guidance_helpers import ALL_LABELS, guider, sample
 

@@ -1,6 +1,6 @@
 """Widget settings of the guidance nodes as the frontend receives them: it shows a FLOAT rounded to its `step`
 (ignoring `round`), so every default must lie on its step grid or users see another value than the one used."""
-from comfy_host import pack_module
+from rectiflow.testing.comfy_host import pack_module
 
 
 def guidance_node_ids() -> list[str]:

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from comfy_host import run_node
+from rectiflow.testing.comfy_host import run_node
 
 
 @pytest.mark.parametrize("node_id, inputs, name", [

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from comfy_host import pack_module, run_node
+from rectiflow.testing.comfy_host import pack_module, run_node
 from digits_helpers import DEFAULT_CFG, accuracy, digits_model, empty_latent, labels_cond
 from rectiflow.samplers.solvers import SOLVERS
 
@@ -77,7 +77,7 @@ def test_inversion_matches_the_solver_on_the_bare_network(comfy):
     the network itself."""
     from safetensors.torch import load_file
 
-    from comfy_host import REPO
+    from rectiflow.testing.comfy_host import REPO
     from rectiflow.models.digits import DEFAULT_CONFIG, DigitsUNet, label_one_hot
     from rectiflow.samplers.solvers import sample_rf_solver
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from comfy_host import run_node
+from rectiflow.testing.comfy_host import run_node
 from rectiflow.samplers.solvers import SOLVERS
 from tiny_models import latent, text_conditioning, tiny_flux, tiny_sd3
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from comfy_host import boot_comfyui, run_node
+from rectiflow.testing.comfy_host import boot_comfyui, run_node
 
 ODD_STRINGS = ["\ud800", "a\udfffb", "\x00", "../" * 8 + "etc/passwd", "/etc/passwd", "%s%n{0}{}", "\u202e" * 3,
                "x" * 100_000]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from comfy_host import comfyui_path
+from rectiflow.testing.comfy_host import comfyui_path
 from rectiflow.headless import server as headless_server
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from comfy_host import REPO
+from rectiflow.testing.comfy_host import REPO
 
 pytestmark = pytest.mark.server
 

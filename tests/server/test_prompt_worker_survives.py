@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from comfy_host import REPO
+from rectiflow.testing.comfy_host import REPO
 from rectiflow.headless import client, convert
 
 pytestmark = pytest.mark.server

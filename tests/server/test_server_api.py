@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from comfy_host import REPO
+from rectiflow.testing.comfy_host import REPO
 from rectiflow.headless import client, convert, errors
 
 pytestmark = pytest.mark.server

@@ -1,18 +1,13 @@
 """A real ComfyUI server lists the example workflows as templates and serves the files the editor asks for."""
 from __future__ import annotations
 
-import sys
-import tempfile
-from pathlib import Path
-
 import pytest
 import requests
 
-from comfy_host import REPO, comfyui_path, load_runner
+from rectiflow.testing.comfy_host import REPO, comfyui_path
 
 pytestmark = pytest.mark.server
 
-runner = load_runner()
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
 
 
@@ -22,17 +17,6 @@ def pack_folder_name() -> str:
         if entry.resolve() == REPO.resolve():
             return entry.name
     raise RuntimeError(f"no custom_nodes entry of {comfyui_path()} points at {REPO}; run scripts/setup.sh")
-
-
-@pytest.fixture(scope="module")
-def server():
-    scratch = Path(tempfile.mkdtemp(prefix="rectiflow-templates-test-"))
-    process, base_url = runner.start_server(comfyui_path(), sys.executable, log_path=scratch / "server.log",
-                                            extra_args=runner.isolated_server_args(scratch))
-    try:
-        yield base_url
-    finally:
-        runner.stop_server(process)
 
 
 def test_workflow_templates_lists_every_workflow_under_the_pack(server):

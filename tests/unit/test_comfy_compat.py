@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from comfy_host import pack_module, run_node
+from rectiflow.testing.comfy_host import pack_module, run_node
 
 
 def reshape_sigma(sigma, noise_dim):

@@ -18,7 +18,7 @@ assert not leaked, leaked
 
 
 def test_samplers_and_models_import_without_comfy():
-    env_path = ":".join(p for p in sys.path if p)
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                            env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
+    # -P: nothing but the environment's own paths (ComfyUI is importable there: the probe checks what gets imported)
+    result = subprocess.run([sys.executable, "-P", "-c", PROBE], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr + result.stdout

@@ -4,7 +4,7 @@ import inspect
 import pytest
 import torch
 
-from analytic_flows import four_mode_mixture
+from rectiflow.models.analytic_flows import four_mode_mixture
 from rectiflow.samplers.schedules import ScheduleError
 from rectiflow.samplers.solvers import (
     SOLVERS, SolverBudgetError, flow_velocity, rf_solver_step, rf_solver_step_midpoint, sample_flow_ab3,
@@ -142,7 +142,7 @@ def test_sde_uses_the_given_noise_sampler():
 @pytest.mark.parametrize("noise_scale", [1.0, 2.0])
 def test_sde_keeps_the_marginals_of_the_flow(noise_scale):
     """Data N(0, 0.5^2 I): whatever the noise level, the samples must end with std 0.5 (the ODE's marginal)."""
-    from analytic_flows import GaussianMixtureFlow
+    from rectiflow.models.analytic_flows import GaussianMixtureFlow
     gaussian = GaussianMixtureFlow([[0.0] * 4], std=0.5)
     x1 = torch.randn(2000, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     out = sample_flow_sde(gaussian.model, x1, torch.linspace(1.0, 0.0, 61, dtype=torch.float64),

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from analytic_flows import four_mode_mixture
+from rectiflow.models.analytic_flows import four_mode_mixture
 from rectiflow.samplers.solvers import SOLVERS, sample_flow_adaptive
 
 FLOW = four_mode_mixture(std=0.4)

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from analytic_flows import four_mode_mixture
+from rectiflow.models.analytic_flows import four_mode_mixture
 from rectiflow.samplers.solvers import SOLVERS, sample_flow_adaptive
 
 SIGMA_END = 0.05  # stop short of sigma = 0, where generation swaps the last step for Euler

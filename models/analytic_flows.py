@@ -1,21 +1,11 @@
-"""Analytic rectified flows with exact denoisers, for solver tests (CONST convention, x = (1 - s) x0 + s eps)."""
+"""Analytic rectified flows with exact velocities, for solver tests and benchmarks (CONST convention,
+x = (1 - s) x0 + s eps). Pure torch: never imports comfy.
+"""
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
-
-
-@contextlib.contextmanager
-def single_thread():
-    """Tiny tensors run fastest on one intra-op thread (and the test machines share two cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class GaussianMixtureFlow:
@@ -104,3 +94,25 @@ def four_mode_mixture(std: float = 0.4) -> GaussianMixtureFlow:
     """A 2-D mixture with four unequal modes: curved, smooth trajectories."""
     means = [[1.5, 0.5], [-1.0, 1.2], [-0.6, -1.4], [1.0, -1.0]]
     return GaussianMixtureFlow(means, std, weights=[0.4, 0.2, 0.25, 0.15])
+
+
+def latent_mixture(channels: int = 4, size: int = 32, modes: int = 8, seed: int = 0) -> GaussianMixtureFlow:
+    """8 smooth latent-like modes in C x H x W: low-frequency random fields of unit RMS, component std 0.5."""
+    gen = torch.Generator().manual_seed(seed)
+    coarse = torch.randn(modes, channels, 4, 4, generator=gen, dtype=torch.float64)
+    fields = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)
+    fields = fields / fields.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+    return GaussianMixtureFlow(fields.flatten(1), std=0.5)
+
+
+class ExactVelocityNet(torch.nn.Module):
+    """A ComfyUI-style diffusion_model: x [B, C, H, W], timesteps = 1000 sigma -> the flow's exact velocity
+    (computed in float64, returned in x's dtype)."""
+
+    def __init__(self, flow: GaussianMixtureFlow, dtype=None, **_config):
+        super().__init__()
+        self.flow = flow
+        self.dtype = torch.float32
+
+    def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context=None, **_kwargs) -> torch.Tensor:
+        return self.flow.velocity(x.double(), timesteps.double() / 1000).to(x.dtype)
