@@ -127,7 +127,7 @@ def test_reference_trajectory_reports_its_model_calls(comfy):
 def test_optimal_steps_are_deterministic_and_better_than_uniform(comfy):
     from rectiflow.samplers.trajectory import euler_jump_costs, path_cost
 
-    guider, latent = cfg_guider(), empty_latent(10)
+    guider, latent = cfg_guider(), empty_latent(4)
     trajectory = reference(guider, latent)[0]
     first = run_node("RectiFlowOptimalSteps", trajectory=trajectory, steps=4)[0]
     again = run_node("RectiFlowOptimalSteps", trajectory=reference(guider, latent)[0], steps=4)[0]
