@@ -54,8 +54,16 @@ def make_setup(model, conditioning, latent: torch.Tensor, seed: int) -> Setup:
 def schedule_sigmas(setup: Setup, schedule: str, steps: int) -> torch.Tensor:
     if schedule == "default":
         return run_node("BasicScheduler", model=setup.model, scheduler="simple", steps=steps, denoise=1.0)[0]
-    return run_node("RectiFlowOptimalSteps", guider=setup.guider, latent_image=setup.latent, noise_seed=setup.seed,
-                    fine_steps=OPTIMAL_FINE_STEPS, steps=steps)[0]
+    return run_node("RectiFlowOptimalSteps", trajectory=reference_trajectory(setup), steps=steps)[0]
+
+
+def reference_trajectory(setup: Setup):
+    """The setup's fine reference solve (RectiFlowReferenceTrajectory), computed once and shared by every budget."""
+    if "reference" not in setup.sigmas_cache:
+        setup.sigmas_cache["reference"] = run_node(
+            "RectiFlowReferenceTrajectory", guider=setup.guider, latent_image=setup.latent, noise_seed=setup.seed,
+            fine_steps=OPTIMAL_FINE_STEPS)[0]
+    return setup.sigmas_cache["reference"]
 
 
 def generate(setup: Setup, sampler, sigmas: torch.Tensor, counted: bool = True) -> tuple[torch.Tensor, float]:

@@ -5,7 +5,8 @@
 
 Every run goes through ComfyUI's real path: BasicGuider + SamplerCustomAdvanced + a SAMPLER from
 RectiFlowSamplerSelect (ours) or KSamplerSelect (built-ins), sigmas from BasicScheduler "simple" (ComfyUI's default
-for flow models) or RectiFlowOptimalSteps (ours, BOSS on a cached fine Heun reference from the same seed).
+for flow models) or RectiFlowOptimalSteps (ours, BOSS on one fine Heun reference from
+RectiFlowReferenceTrajectory, same seed).
 Steps = NFE budget // calls per step; model calls are counted by a unet wrapper and reported as actual NFE.
 
 1. Analytic Gaussian mixtures wrapped as ComfyUI flow MODELs with the exact velocity (2-D, 4 modes; and
