@@ -51,9 +51,11 @@ def main(argv=None) -> None:
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "digits_quality.json").write_text(json.dumps(rows, indent=1))
-    print("\n| sampler | cfg | steps | samples | accuracy |\n|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['sampler']} | {r['cfg']} | {r['steps']} | {r['samples']} | {r['accuracy']:.3f} |")
+    table = "| sampler | cfg | steps | samples | accuracy |\n|---|---|---|---|---|\n" + "\n".join(
+        f"| {r['sampler']} | {r['cfg']} | {r['steps']} | {r['samples']} | {r['accuracy']:.3f} |" for r in rows)
+    print("\n" + table)
+    command = ".venv/bin/python -P -m rectiflow.bench.digits_quality " + " ".join(argv or [])
+    write_section("digits_quality", command.strip(), table)
 
 
 if __name__ == "__main__":

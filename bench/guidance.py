@@ -30,6 +30,7 @@ from rectiflow.testing.comfy_host import REPO, boot_comfyui, pack_module, run_no
 from rectiflow.testing.comfy_models import counting_model, digits_inputs
 
 from ._plots import line_chart, save_grid
+from ._report import write_section
 
 OUT = REPO / "bench" / "out"
 STEPS = (4, 8, 10, 16, 30)
@@ -370,6 +371,8 @@ def main(argv=None) -> None:
     print(table(overhead, ["guider", "us_per_call", "implied_ratio"]), "\n")
     if not args.quick:
         print(summary_table(mixture), "\n")
+        write_section("guidance", ".venv/bin/python -P -m rectiflow.bench.guidance",
+                      f"Exact conditional samples: {exact}\n\n{summary_table(mixture)}\n\n" + "\n".join(summary))
     print("\n".join(summary))
     print(f"\nwrote {OUT / 'guidance.json'} and {plot} in {result['seconds']} s")
 

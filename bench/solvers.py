@@ -38,6 +38,7 @@ import torch
 from rectiflow.testing.comfy_host import REPO, boot_comfyui
 
 from ._plots import line_chart, save_grid
+from ._report import write_section
 from ._solver_cases import FULL, QUICK, SCHEDULES, Config, analytic_cases
 from ._solver_digits import digits_generation, digits_setup
 from ._solver_runs import analytic_generation, analytic_inversion, analytic_setup, overhead_timing
@@ -256,6 +257,8 @@ def run(cfg: Config, name: str) -> None:
         print_report(gen_rows, inv_rows, digit_rows, baselines, timings, goals, cfg)
     print(report.getvalue())
     (OUT / f"{name}.md").write_text(report.getvalue())
+    if name == "solvers":
+        write_section("solvers", ".venv/bin/python -P -m rectiflow.bench.solvers", report.getvalue())
     plots = save_plots(gen_rows, inv_rows, digit_rows, name)
     result = {"config": dataclasses.asdict(cfg), "torch_threads": torch.get_num_threads(),
               "seconds": time.perf_counter() - start, "generation": gen_rows, "inversion": inv_rows,
