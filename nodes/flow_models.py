@@ -10,6 +10,8 @@ import comfy.model_patcher
 import comfy.model_sampling
 import comfy.supported_models_base
 
+from .comfy_compat import is_velocity_flow
+
 
 def plain_latent_format(channels: int, rgb_factors: list[list[float]] | None = None):
     """A LatentFormat class for pixel-like latents (no scaling), previewed with `rgb_factors` if given."""
@@ -45,4 +47,4 @@ def flow_model_patcher(unet_model, unet_config: dict, latent_format,
 
 def is_flow_model(model_patcher) -> bool:
     """True when the MODEL's sampling is ComfyUI's flow convention (CONST: x - x0_hat = sigma v)."""
-    return isinstance(model_patcher.get_model_object("model_sampling"), comfy.model_sampling.CONST)
+    return is_velocity_flow(model_patcher.get_model_object("model_sampling"))

@@ -7,11 +7,11 @@ import torch
 from comfy_api.latest import io
 
 import comfy.model_management
-import comfy.sample
 import comfy.utils
 import latent_preview
 
 from ..samplers import schedules
+from .comfy_compat import fix_empty_latent, noise_for_start
 from .flow_models import is_flow_model
 
 CATEGORY = "sampling/rectiflow/inversion"
@@ -46,14 +46,16 @@ def check_flow_model(model_patcher, input_name: str) -> None:
 
 
 class InvertedNoise:
-    """NOISE that makes ComfyUI's noise scaling, sigma * noise + (1 - sigma) * latent, start a run exactly at the
-    inverted state: noise = (x_inv - (1 - sigma) * latent) / sigma in the model's latent space."""
+    """NOISE that makes ComfyUI's noise scaling, sigma * s * noise + (1 - sigma) * latent, start a run exactly at
+    the inverted state: noise = (x_inv - (1 - sigma) * latent) / (sigma * s) in the model's latent space, with s
+    the model's noise scale (1 before ComfyUI 0.38)."""
 
-    def __init__(self, inverted: torch.Tensor, sigma: float, process_latent_in):
+    def __init__(self, inverted: torch.Tensor, sigma: float, process_latent_in, model_sampling):
         self.seed = 0
         self.inverted = inverted
         self.sigma = float(sigma)
         self.process_latent_in = process_latent_in
+        self.model_sampling = model_sampling
 
     def generate_noise(self, input_latent: dict) -> torch.Tensor:
         latent = input_latent["samples"]
@@ -61,10 +63,8 @@ class InvertedNoise:
             raise ValueError(f"latent_image: expected the shape of the inverted latent {list(self.inverted.shape)}, "
                              f"got {list(latent.shape)}")
         x = self.process_latent_in(self.inverted.float())
-        if self.sigma >= 1.0:
-            return x.cpu()
         base = self.process_latent_in(latent.float()) if torch.count_nonzero(latent) > 0 else latent.float()
-        return ((x - (1 - self.sigma) * base) / self.sigma).cpu()
+        return noise_for_start(self.model_sampling, x, base, min(self.sigma, 1.0)).cpu()
 
 
 class Invert(io.ComfyNode):
@@ -93,7 +93,7 @@ class Invert(io.ComfyNode):
     def execute(cls, guider, sampler, sigmas, latent_image) -> io.NodeOutput:
         check_flow_model(guider.model_patcher, "guider")
         sigmas = increasing(sigmas)
-        latent = comfy.sample.fix_empty_latent_channels(guider.model_patcher, latent_image["samples"])
+        latent = fix_empty_latent(guider.model_patcher, latent_image)
         inverting = guider_with_model(guider, model_without_inverse_scaling(guider.model_patcher))
         callback = latent_preview.prepare_callback(guider.model_patcher, len(sigmas) - 1)
         inverted = inverting.sample(torch.zeros_like(latent), latent, sampler, sigmas,
@@ -102,7 +102,9 @@ class Invert(io.ComfyNode):
         inverted = inverted.to(comfy.model_management.intermediate_device())
         out = {k: v for k, v in latent_image.items() if k != "noise_mask"}
         out["samples"] = inverted
-        noise = InvertedNoise(inverted, float(sigmas[-1]), guider.model_patcher.get_model_object("process_latent_in"))
+        patcher = guider.model_patcher
+        noise = InvertedNoise(inverted, float(sigmas[-1]), patcher.get_model_object("process_latent_in"),
+                              patcher.get_model_object("model_sampling"))
         return io.NodeOutput(out, noise)
 
 

@@ -14,6 +14,7 @@ import comfy.samplers
 import comfy.utils
 
 from ..samplers.trajectory import Trajectory, optimal_sigmas, reference_trajectory, straightness_report
+from .comfy_compat import fix_empty_latent
 from .inversion import check_flow_model
 from .plots import straightness_plot
 from .schedules import steps_input
@@ -29,7 +30,7 @@ def trajectory_input():
 def compute_reference(guider, latent_image: dict, seed: int, fine_steps: int) -> tuple[Trajectory, int]:
     """(fine Heun trajectory of `guider` from seeded noise, model calls it cost), through ComfyUI's sampling path."""
     check_flow_model(guider.model_patcher, "guider")
-    latent = comfy.sample.fix_empty_latent_channels(guider.model_patcher, latent_image["samples"])
+    latent = fix_empty_latent(guider.model_patcher, latent_image)
     sampling = guider.model_patcher.get_model_object("model_sampling")
     sigmas = comfy.samplers.calculate_sigmas(sampling, "simple", fine_steps).float()
     recorded: list[Trajectory] = []

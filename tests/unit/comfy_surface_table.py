@@ -52,6 +52,13 @@ SURFACE: list[Symbol] = [
     *(Symbol(m, "module", "imports") for m in _MODULES),
     # ---- host entry point (ComfyUI calls us)
     Symbol("nodes.load_custom_node", "keys", "__init__.py comfy_entrypoint()", names=("comfy_entrypoint",)),
+    # testing/comfy_host.py boots ComfyUI in process as its main.py does
+    Symbol("comfy.cli_args.args", "attribute", "testing/comfy_host.py boot_comfyui"),
+    Symbol("comfy.cli_args.args.cpu", "attribute", "testing/comfy_host.py boot_comfyui"),
+    Symbol("comfy.cli_args.args.disable_all_custom_nodes", "attribute", "testing/comfy_host.py boot_comfyui"),
+    Symbol("nodes.NODE_CLASS_MAPPINGS", "attribute", "testing/comfy_host.py run_node"),
+    Symbol("nodes.init_extra_nodes", "function", "testing/comfy_host.py boot_comfyui",
+           calls=(C(0, "init_custom_nodes", "init_api_nodes"),)),
     # ---- V3 node API (io.*: call shapes are checked from the source by the scan test)
     Symbol("comfy_api.latest.ComfyExtension", "class", "nodes/__init__.py (subclassed)"),
     Symbol("comfy_api.latest.ComfyExtension.get_node_list", "method", "nodes/__init__.py",
