@@ -4,7 +4,7 @@ Pure torch (never imports comfy). ComfyUI builds `DigitsUNet` through `comfy.mod
 which passes `operations` (comfy.ops) so weights are cast like any stock architecture.
 Time input: `t = 1000 * sigma` (ComfyUI's ModelSamplingDiscreteFlow with multiplier 1000).
 Conditioning: a one-hot context of shape [B, L, NUM_CLASSES + 1]; the last slot is the null label.
-Output: velocity v = eps - x0 (CONVENTIONS.md §1).
+Output: velocity v = eps - x0 (docs/design.md, "Time convention").
 """
 from __future__ import annotations
 

