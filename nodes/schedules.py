@@ -13,6 +13,10 @@ def steps_input(default: int = 20):
     return io.Int.Input("steps", default=default, min=1, max=10000, tooltip="Number of solver steps.")
 
 
+def sigmas_output() -> io.Sigmas.Output:
+    return io.Sigmas.Output(tooltip="steps + 1 sigmas from 1 (noise) to 0 (data).")
+
+
 def shift_schedule_output(sigmas: torch.Tensor) -> io.NodeOutput:
     return io.NodeOutput(schedules.validate_sigmas(sigmas, "sigmas"))
 
@@ -27,7 +31,7 @@ class FlowShiftScheduler(io.ComfyNode):
             description="SD3 time shift: sigma = shift*t / (1 + (shift - 1)*t) on a uniform t grid from 1 to 0.",
             inputs=[steps_input(), io.Float.Input("shift", default=3.0, min=0.01, max=100.0, step=0.01,
                                                   tooltip="SD3/SD3.5 use 3.0; 1.0 is the linear schedule.")],
-            outputs=[io.Sigmas.Output(tooltip="steps + 1 sigmas from 1 (noise) to 0 (data).")],
+            outputs=[sigmas_output()],
         )
 
     @classmethod
@@ -53,7 +57,7 @@ class FluxShiftScheduler(io.ComfyNode):
                 io.Float.Input("max_shift", default=1.15, min=0.0, max=10.0, step=0.01,
                                tooltip="mu at 4096 image tokens (Flux: 1.15)."),
             ],
-            outputs=[io.Sigmas.Output(tooltip="steps + 1 sigmas from 1 (noise) to 0 (data).")],
+            outputs=[sigmas_output()],
         )
 
     @classmethod
@@ -74,7 +78,7 @@ class LinearQuadraticScheduler(io.ComfyNode):
                         "(Mochi's schedule), returned from 1 to 0.",
             inputs=[steps_input(), io.Float.Input("threshold_noise", default=0.025, min=0.0, max=1.0, step=0.001,
                                                   tooltip="Sigma reached by the linear part.")],
-            outputs=[io.Sigmas.Output(tooltip="steps + 1 sigmas from 1 (noise) to 0 (data).")],
+            outputs=[sigmas_output()],
         )
 
     @classmethod
@@ -94,7 +98,7 @@ class BetaScheduler(io.ComfyNode):
             inputs=[steps_input(),
                     io.Float.Input("alpha", default=0.6, min=0.01, max=50.0, step=0.01, tooltip="Beta alpha."),
                     io.Float.Input("beta", default=0.6, min=0.01, max=50.0, step=0.01, tooltip="Beta beta.")],
-            outputs=[io.Sigmas.Output(tooltip="steps + 1 sigmas from 1 (noise) to 0 (data).")],
+            outputs=[sigmas_output()],
         )
 
     @classmethod
