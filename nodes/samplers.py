@@ -19,9 +19,23 @@ CATEGORY = "sampling/rectiflow/samplers"
 SDE_DEFAULT_NOISE = 0.7
 
 
+class NonFiniteLatentError(FloatingPointError):
+    """A sampling step produced NaN or infinite values."""
+
+
+def check_step_finite(solver_name: str, info: dict) -> None:
+    """Raise naming the step and sigma when the step's state or denoised estimate is not finite (one reduction each)."""
+    if not (torch.isfinite(info["x"]).all() and torch.isfinite(info["denoised"]).all()):
+        raise NonFiniteLatentError(
+            f"RectiFlow sampler {solver_name}: step {info['i']} at sigma {float(info['sigma']):.4g} produced NaN or "
+            "infinite values; lower the guidance weight or the noise scale")
+
+
 def with_interrupts(solver):
-    """Wrap a solver: reject non-finite starting latents, check ComfyUI's interrupt flag every step and forward the
-    progress callback."""
+    """Wrap a solver: reject non-finite starting latents, check ComfyUI's interrupt flag and that the state is finite
+    every step, forward the progress callback, and check the result."""
+    name = getattr(solver, "__name__", "solver")
+
     @functools.wraps(solver)
     def run(model, x, sigmas, extra_args=None, callback=None, disable=None, **options):
         if not torch.isfinite(x).all():
@@ -30,9 +44,14 @@ def with_interrupts(solver):
 
         def step_callback(info: dict) -> None:
             comfy.model_management.throw_exception_if_processing_interrupted()
+            check_step_finite(name, info)
             if callback is not None:
                 callback(info)
-        return solver(model, x, sigmas, extra_args=extra_args, callback=step_callback, disable=disable, **options)
+        out = solver(model, x, sigmas, extra_args=extra_args, callback=step_callback, disable=disable, **options)
+        if not torch.isfinite(out).all():
+            raise NonFiniteLatentError(f"RectiFlow sampler {name}: the last step (to sigma {float(sigmas[-1]):.4g}) "
+                                       "produced NaN or infinite values")
+        return out
     return run
 
 

@@ -1,7 +1,8 @@
-"""NaN or infinite parameters sent through the JSON API are refused by name before any sampling."""
+"""NaN or infinite parameters are refused by name before sampling; a step that goes non-finite stops the run."""
 import math
 
 import pytest
+import torch
 
 from rectiflow.testing.comfy_host import run_node
 
@@ -20,3 +21,29 @@ def test_nonfinite_sampler_parameters_are_named(comfy, node_id, inputs, name):
 def test_unknown_sde_diffusion_is_named(comfy):
     with pytest.raises(ValueError, match=r"^diffusion: 'cubic' is not a diffusion shape"):
         run_node("RectiFlowSamplerSDE", noise_scale=0.5, diffusion="cubic")
+
+
+def digits_guider(node_id: str, **settings):
+    model = run_node("RectiFlowDigitsModelLoader", model_name="digits_rf.safetensors")[0]
+    positive = run_node("RectiFlowDigitsLabel", labels="3")[0]
+    negative = run_node("RectiFlowDigitsLabel", labels="null")[0]
+    return model, run_node(node_id, model=model, positive=positive, negative=negative, **settings)[0]
+
+
+def test_a_step_that_goes_non_finite_stops_the_run_naming_step_and_sigma(comfy):
+    model, guider = digits_guider("RectiFlowGuiderRCFG", w=100.0, mode="self", delta=1.0)   # all-NaN before
+    sigmas = run_node("BasicScheduler", model=model, scheduler="simple", steps=20, denoise=1.0)[0]
+    with pytest.raises(FloatingPointError, match=r"RectiFlow sampler sample_flow_euler: (step \d+ at sigma [0-9.e-]+|the "
+                                                 r"last step \(to sigma 0\)) produced NaN or infinite values"):
+        run_node("SamplerCustomAdvanced", noise=run_node("RandomNoise", noise_seed=0)[0], guider=guider,
+                 sampler=run_node("RectiFlowSamplerEuler")[0], sigmas=sigmas,
+                 latent_image=run_node("RectiFlowDigitsEmptyLatent", batch_size=2)[0])
+
+
+def test_finite_runs_are_untouched(comfy):
+    model, guider = digits_guider("RectiFlowGuiderRCFG", w=1.5, mode="self", delta=1.0)
+    sigmas = run_node("BasicScheduler", model=model, scheduler="simple", steps=4, denoise=1.0)[0]
+    out = run_node("SamplerCustomAdvanced", noise=run_node("RandomNoise", noise_seed=0)[0], guider=guider,
+                   sampler=run_node("RectiFlowSamplerEuler")[0], sigmas=sigmas,
+                   latent_image=run_node("RectiFlowDigitsEmptyLatent", batch_size=2)[0])[0]["samples"]
+    assert torch.isfinite(out).all()
