@@ -17,6 +17,7 @@ from ..models.digits import DEFAULT_CONFIG, IMAGE_SIZE, NULL_LABEL, DigitsUNet, 
 from .errors import quoted
 from .flow_models import flow_model_patcher, plain_latent_format
 from .plots import tile_grid
+from .validation import RectiFlowNode
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 EMBEDDED_MODEL = "digits_rf.safetensors"
@@ -123,7 +124,7 @@ def checkpoint_path(model_name: str) -> Path:
     return Path(folder_paths.get_full_path_or_raise(MODEL_FOLDER, model_name))
 
 
-class DigitsModelLoader(io.ComfyNode):
+class DigitsModelLoader(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -166,7 +167,7 @@ def parse_labels(text: str) -> list[int]:
     return labels
 
 
-class DigitsLabelConditioning(io.ComfyNode):
+class DigitsLabelConditioning(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -190,7 +191,7 @@ class DigitsLabelConditioning(io.ComfyNode):
         return io.NodeOutput([[context, {}]])
 
 
-class DigitsEmptyLatent(io.ComfyNode):
+class DigitsEmptyLatent(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -216,7 +217,7 @@ def check_digits_latent(samples: torch.Tensor, input_name: str = "samples") -> N
                          f"got {list(samples.shape)}")
 
 
-class DigitsLatentToImage(io.ComfyNode):
+class DigitsLatentToImage(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(

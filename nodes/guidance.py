@@ -13,6 +13,7 @@ from .guidance_inspector import GuidanceRecorder, InspectedGuider, inspector_plo
 from .guidance_laws import (APGLaw, CFGPPLaw, CFGZeroStarLaw, IntervalLaw, RAAGLaw, RCFGLaw, RescaleLaw, ScheduleLaw,
                             SMCLaw)
 from .guidance_patches import patch_model
+from .validation import RectiFlowNode
 
 CATEGORY = "sampling/rectiflow/guidance"
 SIGMA_STEP = 0.0001   # the frontend shows a value rounded to its widget step: 4 decimals for flow sigmas
@@ -33,7 +34,7 @@ def guider_output() -> io.Guider.Output:
     return io.Guider.Output(tooltip="GUIDER for SamplerCustomAdvanced or the Guidance Inspector.")
 
 
-class GuiderRAAG(io.ComfyNode):
+class GuiderRAAG(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -68,7 +69,7 @@ def smc_inputs() -> list:
                                    "sets the Inspector's near-surface band.")]
 
 
-class GuiderSMCCFG(io.ComfyNode):
+class GuiderSMCCFG(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -88,7 +89,7 @@ class GuiderSMCCFG(io.ComfyNode):
         return io.NodeOutput(law_guider(model, positive, negative, law))
 
 
-class GuiderCFGZeroStar(io.ComfyNode):
+class GuiderCFGZeroStar(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -110,7 +111,7 @@ class GuiderCFGZeroStar(io.ComfyNode):
         return io.NodeOutput(law_guider(model, positive, negative, CFGZeroStarLaw(w, zero_init_steps, optimized_scale)))
 
 
-class GuiderAPG(io.ComfyNode):
+class GuiderAPG(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -134,7 +135,7 @@ class GuiderAPG(io.ComfyNode):
         return io.NodeOutput(law_guider(model, positive, negative, APGLaw(w, momentum, norm_threshold, eta)))
 
 
-class GuiderLimitedInterval(io.ComfyNode):
+class GuiderLimitedInterval(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         lo, hi = IntervalLaw.sigma_lo, IntervalLaw.sigma_hi
@@ -156,7 +157,7 @@ class GuiderLimitedInterval(io.ComfyNode):
         return io.NodeOutput(law_guider(model, positive, negative, IntervalLaw(w, sigma_lo, sigma_hi)))
 
 
-class GuiderRescale(io.ComfyNode):
+class GuiderRescale(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -175,7 +176,7 @@ class GuiderRescale(io.ComfyNode):
         return io.NodeOutput(law_guider(model, positive, negative, RescaleLaw(w, phi, space)))
 
 
-class GuiderSchedule(io.ComfyNode):
+class GuiderSchedule(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -192,7 +193,7 @@ class GuiderSchedule(io.ComfyNode):
         return io.NodeOutput(law_guider(model, positive, negative, ScheduleLaw(w, shape)))
 
 
-class GuiderCFGPP(io.ComfyNode):
+class GuiderCFGPP(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -211,7 +212,7 @@ class GuiderCFGPP(io.ComfyNode):
         return io.NodeOutput(law_guider(model, positive, negative, CFGPPLaw(lam)))
 
 
-class GuiderRCFG(io.ComfyNode):
+class GuiderRCFG(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -233,7 +234,7 @@ class GuiderRCFG(io.ComfyNode):
         return io.NodeOutput(law_guider(model, positive, negative, RCFGLaw(w, mode, delta)))
 
 
-class GuiderRectifiedCFGPP(io.ComfyNode):
+class GuiderRectifiedCFGPP(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -258,7 +259,7 @@ class GuiderRectifiedCFGPP(io.ComfyNode):
         return io.NodeOutput(step_guider(model, positive, negative, step, 1.0 + w))
 
 
-class GuiderCFGMP(io.ComfyNode):
+class GuiderCFGMP(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -286,7 +287,7 @@ class GuiderCFGMP(io.ComfyNode):
         return io.NodeOutput(step_guider(model, positive, negative, step, w))
 
 
-class PatchRAAG(io.ComfyNode):
+class PatchRAAG(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -305,7 +306,7 @@ class PatchRAAG(io.ComfyNode):
         return io.NodeOutput(patch_model(model, RAAGLaw(w_max, alpha)))
 
 
-class PatchSMCCFG(io.ComfyNode):
+class PatchSMCCFG(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -322,7 +323,7 @@ class PatchSMCCFG(io.ComfyNode):
         return io.NodeOutput(patch_model(model, SMCLaw(1.0, lam, k, warmup_steps, switching, phi)))
 
 
-class GuidanceInspector(io.ComfyNode):
+class GuidanceInspector(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(

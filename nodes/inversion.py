@@ -13,6 +13,7 @@ import latent_preview
 from ..samplers import schedules
 from .comfy_compat import fix_empty_latent, noise_for_start
 from .flow_models import is_flow_model
+from .validation import RectiFlowNode
 
 CATEGORY = "sampling/rectiflow/inversion"
 
@@ -67,7 +68,7 @@ class InvertedNoise:
         return noise_for_start(self.model_sampling, x, base, min(self.sigma, 1.0)).cpu()
 
 
-class Invert(io.ComfyNode):
+class Invert(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(

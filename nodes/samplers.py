@@ -14,6 +14,7 @@ import comfy.samplers
 from ..samplers.solvers import SOLVERS, sample_flow_adaptive, sample_flow_euler, sample_flow_sde
 from ..samplers.solvers.sde import DIFFUSION_SHAPES
 from .errors import check_finite, quoted
+from .validation import RectiFlowNode
 
 CATEGORY = "sampling/rectiflow/samplers"
 SDE_DEFAULT_NOISE = 0.7
@@ -59,7 +60,7 @@ def rectiflow_ksampler(solver, **options) -> comfy.samplers.KSAMPLER:
     return comfy.samplers.KSAMPLER(with_interrupts(solver), extra_options=options)
 
 
-class SamplerEuler(io.ComfyNode):
+class SamplerEuler(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -81,7 +82,7 @@ def solver_tooltip() -> str:
     return "Flow solver. " + " ".join(f"{name}: {info.description}" for name, info in SOLVERS.items())
 
 
-class SamplerSelect(io.ComfyNode):
+class SamplerSelect(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -102,7 +103,7 @@ class SamplerSelect(io.ComfyNode):
         return io.NodeOutput(rectiflow_ksampler(SOLVERS[solver].function, **options))
 
 
-class SamplerAdaptive(io.ComfyNode):
+class SamplerAdaptive(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -130,7 +131,7 @@ class SamplerAdaptive(io.ComfyNode):
         return io.NodeOutput(rectiflow_ksampler(sample_flow_adaptive, rtol=rtol, atol=atol, max_nfe=max_nfe))
 
 
-class SamplerSDE(io.ComfyNode):
+class SamplerSDE(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(

@@ -5,6 +5,7 @@ import torch
 from comfy_api.latest import io
 
 from ..samplers import schedules
+from .validation import RectiFlowNode
 
 CATEGORY = "sampling/rectiflow/schedules"
 
@@ -21,7 +22,7 @@ def shift_schedule_output(sigmas: torch.Tensor) -> io.NodeOutput:
     return io.NodeOutput(schedules.validate_sigmas(sigmas, "sigmas"))
 
 
-class FlowShiftScheduler(io.ComfyNode):
+class FlowShiftScheduler(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -39,7 +40,7 @@ class FlowShiftScheduler(io.ComfyNode):
         return shift_schedule_output(schedules.flow_shift_sigmas(steps, shift))
 
 
-class FluxShiftScheduler(io.ComfyNode):
+class FluxShiftScheduler(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -67,7 +68,7 @@ class FluxShiftScheduler(io.ComfyNode):
         return shift_schedule_output(schedules.flux_sigmas(steps, mu))
 
 
-class LinearQuadraticScheduler(io.ComfyNode):
+class LinearQuadraticScheduler(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -86,7 +87,7 @@ class LinearQuadraticScheduler(io.ComfyNode):
         return shift_schedule_output(schedules.linear_quadratic_sigmas(steps, threshold_noise))
 
 
-class BetaScheduler(io.ComfyNode):
+class BetaScheduler(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(

@@ -18,6 +18,7 @@ from .comfy_compat import fix_empty_latent
 from .inversion import check_flow_model
 from .plots import straightness_plot
 from .schedules import steps_input
+from .validation import RectiFlowNode
 
 CATEGORY = "sampling/rectiflow/schedules"
 TRAJECTORY = io.Custom("RECTIFLOW_TRAJECTORY")
@@ -61,7 +62,7 @@ def describe_reference(traj: Trajectory, model_calls: int, seed: int) -> str:
             f"are unchanged")
 
 
-class ReferenceTrajectory(io.ComfyNode):
+class ReferenceTrajectory(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -97,7 +98,7 @@ class ReferenceTrajectory(io.ComfyNode):
         return io.NodeOutput(traj, describe_reference(traj, calls, noise_seed))
 
 
-class OptimalSteps(io.ComfyNode):
+class OptimalSteps(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -120,7 +121,7 @@ class OptimalSteps(io.ComfyNode):
         return io.NodeOutput(optimal_sigmas(trajectory, steps))
 
 
-class StraightnessInspector(io.ComfyNode):
+class StraightnessInspector(RectiFlowNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(

@@ -76,7 +76,6 @@ def set_widget(workflow: dict, node_type: str, index: int, value):
 
 @pytest.mark.parametrize("node_type, index, value, message", [
     ("RectiFlowDigitsLabel", 0, "12", "labels: '12' is not a digit label"),
-    ("RectiFlowDigitsModelLoader", 0, "/etc/passwd", "model_name: '/etc/passwd' is not a digits checkpoint"),
 ])
 def test_bad_input_is_named_and_the_server_stays_up(server, object_info, tmp_path, node_type, index, value, message):
     workflow = json.loads((REPO / "workflows" / "digits_quickstart.json").read_text())
@@ -119,4 +118,26 @@ def test_missing_conditioning_is_rejected_by_name(server, object_info, tmp_path)
     with pytest.raises(errors.PromptRejected) as err:
         client.run_prompt(server, api, tmp_path, timeout=120)
     assert "positive" in str(err.value) and "Required input is missing" in str(err.value)
+    assert requests.get(f"{server}/system_stats", timeout=10).ok
+
+
+@pytest.mark.parametrize("value, message", [(float("nan"), "w_max: expected a finite number, got nan"),
+                                            (1e9, "w_max: expected a value in"),
+                                            ("huge", "w_max: expected a number")])
+def test_bad_numbers_are_refused_at_prompt_time(server, object_info, value, message):
+    workflow = json.loads((REPO / "workflows" / "guidance_raag_few_steps.json").read_text())
+    prompt = convert.ui_to_api(workflow, object_info)
+    node_id = next(k for k, n in prompt.items() if n["class_type"] == "RectiFlowGuiderRAAG")
+    prompt[node_id]["inputs"]["w_max"] = value
+    body = json.dumps({"prompt": prompt, "client_id": "validation"})   # NaN travels as the literal NaN
+    answer = requests.post(f"{server}/prompt", data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    assert answer.status_code == 400, answer.text
+    assert message in json.dumps(answer.json()["node_errors"][node_id])
+
+
+def test_a_model_name_outside_the_model_folder_is_refused_at_prompt_time(server, object_info, tmp_path):
+    workflow = json.loads((REPO / "workflows" / "digits_quickstart.json").read_text())
+    set_widget(workflow, "RectiFlowDigitsModelLoader", 0, "/etc/passwd")
+    with pytest.raises(errors.PromptRejected, match=r"model_name: '/etc/passwd' is not an option"):
+        run_ui_workflow(server, object_info, workflow, tmp_path)
     assert requests.get(f"{server}/system_stats", timeout=10).ok

@@ -1,0 +1,61 @@
+"""Every RectiFlow node checks its widget values when a prompt is queued: NaN, infinities, out-of-range numbers
+and unknown combo values are refused by name (ComfyUI's own min/max test lets NaN through)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rectiflow.testing.comfy_host import boot_comfyui
+
+
+def widget_cases(kinds: tuple[str, ...]) -> list[tuple[str, str, dict]]:
+    cases = []
+    for node_id, cls in sorted(boot_comfyui().NODE_CLASS_MAPPINGS.items()):
+        if node_id.startswith("RectiFlow"):
+            for section in cls.INPUT_TYPES().values():
+                cases += [(node_id, name, spec[1]) for name, spec in section.items()
+                          if (spec[0] if isinstance(spec[0], str) else "COMBO") in kinds]
+    return cases
+
+
+def defaults(node_id: str) -> dict:
+    cls = boot_comfyui().NODE_CLASS_MAPPINGS[node_id]
+    return {name: spec[1].get("default") for section in cls.INPUT_TYPES().values()
+            for name, spec in section.items() if len(spec) > 1 and "default" in spec[1]}
+
+
+def validate(node_id: str, **inputs):
+    return boot_comfyui().NODE_CLASS_MAPPINGS[node_id].validate_inputs(**inputs)
+
+
+NUMBERS = widget_cases(("FLOAT", "INT"))
+COMBOS = widget_cases(("COMBO",))
+
+
+def test_every_node_accepts_its_defaults(comfy):
+    for node_id in {n for n, _, _ in NUMBERS + COMBOS}:
+        assert validate(node_id, **defaults(node_id)) is True, node_id
+
+
+@pytest.mark.parametrize("node_id, name, options", NUMBERS, ids=[f"{n}.{i}" for n, i, _ in NUMBERS])
+def test_numbers_reject_nan_inf_and_out_of_range(comfy, node_id, name, options):
+    base = defaults(node_id)
+    bad = [math.nan, math.inf, -math.inf]
+    if "max" in options:
+        bad.append(options["max"] * 2 + 1)
+    if "min" in options:
+        bad.append(options["min"] - 1)
+    for value in bad:
+        verdict = validate(node_id, **{**base, name: value})
+        assert isinstance(verdict, str) and verdict.startswith(f"{name}: expected"), (node_id, name, value, verdict)
+
+
+@pytest.mark.parametrize("node_id, name, options", COMBOS, ids=[f"{n}.{i}" for n, i, _ in COMBOS])
+def test_combos_reject_values_not_in_the_list(comfy, node_id, name, options):
+    verdict = validate(node_id, **{**defaults(node_id), name: "not-an-option"})
+    assert verdict.startswith(f"{name}: 'not-an-option' is not an option"), verdict
+
+
+def test_linked_inputs_are_left_to_execution(comfy):
+    assert validate("RectiFlowDigitsLatentToImage", samples=None, scale=4, grid_columns=0) is True
