@@ -217,6 +217,16 @@ def check_digits_latent(samples: torch.Tensor, input_name: str = "samples") -> N
                          f"got {list(samples.shape)}")
 
 
+MAX_IMAGE_BYTES = 2 << 30   # float32 RGB IMAGE the node will build (the grid needs as much again)
+
+
+def check_image_size(batch: int, scale: int) -> None:
+    size = batch * (IMAGE_SIZE * scale) ** 2 * 3 * 4
+    if size > MAX_IMAGE_BYTES:
+        raise ValueError(f"samples/scale: a batch of {batch} at scale {scale} makes a {size / 2**30:.1f} GiB IMAGE; "
+                         f"expected at most {MAX_IMAGE_BYTES / 2**30:.0f} GiB (lower the scale or the batch)")
+
+
 class DigitsLatentToImage(RectiFlowNode):
     @classmethod
     def define_schema(cls):
@@ -241,6 +251,7 @@ class DigitsLatentToImage(RectiFlowNode):
     def execute(cls, samples: dict, scale: int = 4, grid_columns: int = 0) -> io.NodeOutput:
         x = samples["samples"]
         check_digits_latent(x)
+        check_image_size(x.shape[0], scale)
         x = ((x.float().cpu() + 1) / 2).clamp(0, 1)
         x = torch.nn.functional.interpolate(x, scale_factor=scale, mode="nearest")
         images = x.movedim(1, -1).repeat(1, 1, 1, 3)

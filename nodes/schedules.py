@@ -40,6 +40,9 @@ class FlowShiftScheduler(RectiFlowNode):
         return shift_schedule_output(schedules.flow_shift_sigmas(steps, shift))
 
 
+MAX_FLUX_MU = 15.0   # e^15 = 3.3e6: beyond this the float32 sigmas collapse onto 1 (or 0)
+
+
 class FluxShiftScheduler(RectiFlowNode):
     @classmethod
     def define_schema(cls):
@@ -65,6 +68,10 @@ class FluxShiftScheduler(RectiFlowNode):
     def execute(cls, steps: int, width: int, height: int, base_shift: float, max_shift: float) -> io.NodeOutput:
         tokens = (width // 16) * (height // 16)
         mu = schedules.flux_shift(tokens, base_shift=base_shift, max_shift=max_shift)
+        if not -MAX_FLUX_MU <= mu <= MAX_FLUX_MU:
+            raise ValueError(f"width/height/base_shift/max_shift: {width}x{height} gives mu = {mu:.4g}, a shift of "
+                             f"e^mu that rounds every sigma to 1 or 0; expected |mu| <= {MAX_FLUX_MU} (Flux at 1024x1024:"
+                             " 1.15; lower max_shift or the resolution)")
         return shift_schedule_output(schedules.flux_sigmas(steps, mu))
 
 

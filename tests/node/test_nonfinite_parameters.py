@@ -47,3 +47,22 @@ def test_finite_runs_are_untouched(comfy):
                    sampler=run_node("RectiFlowSamplerEuler")[0], sigmas=sigmas,
                    latent_image=run_node("RectiFlowDigitsEmptyLatent", batch_size=2)[0])[0]["samples"]
     assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("max_shift", [1.15, 10.0])
+def test_flux_shift_at_huge_resolutions_is_refused_by_name(comfy, max_shift):
+    with pytest.raises(ValueError, match=r"^width/height/base_shift/max_shift: 16384x16384 gives mu = "):
+        run_node("RectiFlowFluxShiftScheduler", steps=3, width=16384, height=16384, base_shift=0.5,
+                 max_shift=max_shift)
+
+
+def test_flux_shift_at_its_own_resolution_still_works(comfy):
+    sigmas = run_node("RectiFlowFluxShiftScheduler", steps=4, width=1024, height=1024, base_shift=0.5,
+                      max_shift=1.15)[0]
+    assert sigmas[0] == 1 and sigmas[-1] == 0 and bool((sigmas[1:] < sigmas[:-1]).all())
+
+
+def test_latent_to_image_refuses_sizes_it_cannot_hold(comfy):
+    latent = {"samples": torch.zeros(4096, 1, 16, 16)}
+    with pytest.raises(ValueError, match=r"^samples/scale: a batch of 4096 at scale 64 makes a 48.0 GiB IMAGE"):
+        run_node("RectiFlowDigitsLatentToImage", samples=latent, scale=64, grid_columns=0)
