@@ -1,4 +1,5 @@
-"""NaN or infinite parameters are refused by name before sampling; a step that goes non-finite stops the run."""
+"""Bad parameters are refused by name before sampling (NaN, inf, sizes a machine cannot hold, degenerate shifts); a step
+that goes non-finite stops the run."""
 import math
 
 import pytest
