@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
-import os
+import math
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,13 +19,10 @@ HOST_DIR = REPO / ".host"
 
 
 def comfyui_path() -> Path:
-    """COMFYUI_PATH, else the host scripts/setup.sh recorded in .host/comfyui_path, else .host/ComfyUI."""
-    if os.environ.get("COMFYUI_PATH"):
-        return Path(os.environ["COMFYUI_PATH"]).expanduser()
-    recorded = HOST_DIR / "comfyui_path"
-    if recorded.is_file() and recorded.read_text().strip():
-        return Path(recorded.read_text().strip())
-    return HOST_DIR / "ComfyUI"
+    """The runner's choice (COMFYUI_PATH, else the host scripts/setup.sh recorded), else .host/ComfyUI."""
+    from rectiflow.headless.server import default_comfyui_path
+
+    return default_comfyui_path() or HOST_DIR / "ComfyUI"
 
 
 def check_importable_host(path: Path) -> None:
@@ -52,7 +49,8 @@ def boot_comfyui():
 
         args.cpu = True
         args.disable_all_custom_nodes = False
-        import utils.install_util  # noqa: F401  (as main.py: ComfyUI's utils package before nodes.py puts comfy/ first on the import path)
+        # as main.py does: ComfyUI's utils package before nodes.py puts comfy/ first on the import path
+        import utils.install_util  # noqa: F401
         import nodes as comfy_nodes
 
         asyncio.run(comfy_nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
@@ -82,3 +80,32 @@ def pack_module(relative: str):
     comfy_nodes = boot_comfyui()
     root = comfy_nodes.NODE_CLASS_MAPPINGS["RectiFlowDigitsModelLoader"].__module__.rsplit(".nodes.", 1)[0]
     return importlib.import_module(f"{root}.{relative}")
+
+
+def widget_kind(spec: tuple) -> str:
+    """An input's kind as /object_info lists it; V1 combos are lists of options."""
+    return "COMBO" if isinstance(spec[0], list) else spec[0]
+
+
+def rectiflow_widgets(kinds: tuple[str, ...]) -> list[tuple[str, str, dict]]:
+    """(node id, input name, options) of every RectiFlow node input whose kind is in `kinds`, in node order."""
+    cases = []
+    for node_id, cls in sorted(boot_comfyui().NODE_CLASS_MAPPINGS.items()):
+        if node_id.startswith("RectiFlow"):
+            cases += [(node_id, name, spec[1] if len(spec) > 1 else {})
+                      for section in cls.INPUT_TYPES().values() if isinstance(section, dict)
+                      for name, spec in section.items() if widget_kind(spec) in kinds]
+    return cases
+
+
+def frontend_float(value: float, options: dict) -> float:
+    """What the editor (comfyui-frontend-package's float widget) keeps of a typed value: rounded to 10^-p with
+    p = max(0, -floor(log10(step))), whatever `round` says, then clamped to [min, max]."""
+    precision = max(0, -math.floor(math.log10(options["step"])))
+    rounded = round(round(value / 10 ** -precision) * 10 ** -precision, precision)
+    return min(max(rounded, options.get("min", -math.inf)), options.get("max", math.inf))
+
+
+def on_step_grid(value: float, step: float) -> bool:
+    ratio = value / step
+    return abs(ratio - round(ratio)) < 1e-9

@@ -6,17 +6,7 @@ import math
 
 import pytest
 
-from rectiflow.testing.comfy_host import boot_comfyui
-
-
-def widget_cases(kinds: tuple[str, ...]) -> list[tuple[str, str, dict]]:
-    cases = []
-    for node_id, cls in sorted(boot_comfyui().NODE_CLASS_MAPPINGS.items()):
-        if node_id.startswith("RectiFlow"):
-            for section in cls.INPUT_TYPES().values():
-                cases += [(node_id, name, spec[1]) for name, spec in section.items()
-                          if (spec[0] if isinstance(spec[0], str) else "COMBO") in kinds]
-    return cases
+from rectiflow.testing.comfy_host import boot_comfyui, rectiflow_widgets
 
 
 def defaults(node_id: str) -> dict:
@@ -29,8 +19,8 @@ def validate(node_id: str, **inputs):
     return boot_comfyui().NODE_CLASS_MAPPINGS[node_id].validate_inputs(**inputs)
 
 
-NUMBERS = widget_cases(("FLOAT", "INT"))
-COMBOS = widget_cases(("COMBO",))
+NUMBERS = rectiflow_widgets(("FLOAT", "INT"))
+COMBOS = rectiflow_widgets(("COMBO",))
 
 
 def test_every_node_accepts_its_defaults(comfy):

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from rectiflow.testing.comfy_host import pack_module, run_node
+from rectiflow.testing.comfy_host import (frontend_float, on_step_grid, pack_module, rectiflow_widgets,
+                                         run_node)
 from digits_helpers import DEFAULT_CFG, accuracy, digits_model, empty_latent, labels_cond
 from rectiflow.samplers.solvers import SOLVERS
 
@@ -202,39 +203,20 @@ def test_every_solver_reports_progress_and_previews_each_step(comfy, solver):
     assert all(p is not None for _, p in seen)
 
 
-# The frontend (comfyui-frontend-package useFloatWidget) rounds every typed float to 10^-p with
-# p = max(0, -floor(log10(step))) whatever `round` says, and clamps it to [min, max].
-def frontend_value(value: float, spec: dict) -> float:
-    precision = max(0, -math.floor(math.log10(spec["step"])))
-    rounded = round(round(value / 10 ** -precision) * 10 ** -precision, precision)
-    return min(max(rounded, spec["min"]), spec["max"])
-
-
-def float_inputs(comfy):
-    """(node id, input name, options) of every FLOAT input of the sampler, schedule and trajectory nodes."""
-    for node_id, cls in comfy.NODE_CLASS_MAPPINGS.items():
-        if node_id.startswith("RectiFlow") and cls.__module__.rsplit(".", 1)[-1] in FLOAT_NODE_MODULES:
-            for section in ("required", "optional"):
-                for name, spec in cls.INPUT_TYPES().get(section, {}).items():
-                    if spec[0] == "FLOAT":
-                        yield node_id, name, spec[1]
-
-
-FLOAT_NODE_MODULES = ("samplers", "schedules", "trajectory")
-
-
 def test_float_defaults_lie_on_the_step_grid_the_frontend_rounds_to(comfy):
-    inputs = list(float_inputs(comfy))
-    assert {(n, i) for n, i, _ in inputs} >= {("RectiFlowSamplerAdaptive", "rtol"), ("RectiFlowSamplerAdaptive", "atol"),
-                                            ("RectiFlowBetaScheduler", "alpha")}
+    """Every RectiFlow FLOAT default survives the editor's rounding (it shows values rounded to the step)."""
+    inputs = rectiflow_widgets(("FLOAT",))
+    expected = {("RectiFlowSamplerAdaptive", "rtol"), ("RectiFlowSamplerAdaptive", "atol"),
+                ("RectiFlowBetaScheduler", "alpha"), ("RectiFlowGuiderLimitedInterval", "sigma_lo")}
+    assert {(n, i) for n, i, _ in inputs} >= expected
     for node_id, name, spec in inputs:
-        ratio = spec["default"] / spec["step"]
-        assert abs(ratio - round(ratio)) < 1e-9, f"{node_id}.{name}: default {spec['default']} step {spec['step']}"
-        assert frontend_value(spec["default"], spec) == pytest.approx(spec["default"], rel=1e-12), f"{node_id}.{name}"
+        where = f"{node_id}.{name}: default {spec['default']}, step {spec['step']}"
+        assert on_step_grid(spec["default"], spec["step"]), where
+        assert frontend_float(spec["default"], spec) == pytest.approx(spec["default"], rel=1e-12), where
 
 
 @pytest.mark.parametrize("name, smallest", [("atol", 1e-8), ("rtol", 1e-5)])
 def test_adaptive_tolerances_a_user_needs_survive_the_frontend(comfy, name, smallest):
     spec = comfy.NODE_CLASS_MAPPINGS["RectiFlowSamplerAdaptive"].INPUT_TYPES()["required"][name][1]
     for value in (smallest, 3 * smallest, 1e-3):
-        assert frontend_value(value, spec) == pytest.approx(value, rel=1e-9), (name, value, spec)
+        assert frontend_float(value, spec) == pytest.approx(value, rel=1e-9), (name, value, spec)

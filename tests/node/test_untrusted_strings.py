@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from rectiflow.testing.comfy_host import boot_comfyui, run_node
+from rectiflow.testing.comfy_host import boot_comfyui, rectiflow_widgets, run_node
 
 ODD_STRINGS = ["\ud800", "a\udfffb", "\x00", "../" * 8 + "etc/passwd", "/etc/passwd", "%s%n{0}{}", "\u202e" * 3,
                "x" * 100_000]
@@ -28,17 +28,6 @@ def socket_value(kind: str):
     return SOCKET_MAKERS[kind]()
 
 
-def text_inputs() -> list[tuple[str, str]]:
-    comfy_nodes = boot_comfyui()
-    cases = []
-    for node_id, cls in sorted(comfy_nodes.NODE_CLASS_MAPPINGS.items()):
-        if node_id.startswith("RectiFlow"):
-            for section in cls.INPUT_TYPES().values():
-                cases += [(node_id, name) for name, spec in section.items()
-                          if isinstance(spec[0], list) or spec[0] in ("STRING", "COMBO")]
-    return cases
-
-
 def default_inputs(node_id: str) -> dict:
     cls = boot_comfyui().NODE_CLASS_MAPPINGS[node_id]
     inputs = {}
@@ -55,7 +44,7 @@ def default_inputs(node_id: str) -> dict:
     return inputs
 
 
-CASES = text_inputs()
+CASES = [(node_id, name) for node_id, name, _ in rectiflow_widgets(("STRING", "COMBO"))]
 
 
 def test_the_pack_has_text_inputs_to_check():
