@@ -13,8 +13,8 @@ import comfy.samplers
 
 from ..samplers.solvers import SOLVERS, sample_flow_adaptive, sample_flow_euler, sample_flow_sde
 from ..samplers.solvers.sde import DIFFUSION_SHAPES
-from .errors import check_finite, quoted
-from .validation import RectiFlowNode
+from .errors import quoted
+from .validation import RectiFlowNode, check_finite
 
 CATEGORY = "sampling/rectiflow/samplers"
 SDE_DEFAULT_NOISE = 0.7

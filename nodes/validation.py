@@ -26,6 +26,14 @@ def number_problem(name: str, value: Any, options: dict, kind: str) -> str | Non
     return None
 
 
+def check_finite(**values: float) -> None:
+    """Raise naming the first input that is not a finite number (for nodes called without /prompt validation)."""
+    for name, value in values.items():
+        problem = number_problem(name, value, {}, "FLOAT")
+        if problem:
+            raise ValueError(problem)
+
+
 def combo_problem(name: str, value: Any, choices: list) -> str | None:
     if value in choices:
         return None
