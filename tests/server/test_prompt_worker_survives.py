@@ -6,7 +6,6 @@ again although the HTTP server still answered. After every odd prompt the quicks
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import requests
@@ -17,6 +16,7 @@ from rectiflow.headless import client, convert
 pytestmark = pytest.mark.server
 
 ODD_STRINGS = ["\ud800", "x\udfff", "\x00", "../../../../etc/passwd"]
+WORKER_WAIT = 120.0   # seconds for a prompt to show up in /history; a dead worker never gets it there
 
 
 def api_workflow(name: str, object_info: dict, batch_size: int | None = None) -> dict:
@@ -32,16 +32,6 @@ def text_widgets(prompt: dict) -> list[tuple[str, str]]:
             for name, value in node["inputs"].items() if isinstance(value, str)]
 
 
-def wait_for_history(base_url: str, prompt_id: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        entry = requests.get(f"{base_url}/history/{prompt_id}", timeout=10).json().get(prompt_id)
-        if entry and entry.get("status", {}).get("completed") is not None:
-            return entry
-        time.sleep(0.2)
-    raise AssertionError(f"prompt {prompt_id} never finished: the prompt worker is stuck or dead")
-
-
 def test_odd_strings_never_stop_the_prompt_worker(server, object_info, tmp_path):
     workflows = sorted(p.name for p in (REPO / "workflows").glob("*.json"))
     cases = [(name, node_id, field) for name in workflows for node_id, field in text_widgets(api_workflow(name, object_info))]
@@ -52,7 +42,7 @@ def test_odd_strings_never_stop_the_prompt_worker(server, object_info, tmp_path)
             prompt[node_id]["inputs"][field] = odd
             answer = requests.post(f"{server}/prompt", json={"prompt": prompt, "client_id": "fuzz"}, timeout=30)
             if answer.status_code == 200:   # refused at validation (node_errors) or failing when it runs
-                entry = wait_for_history(server, answer.json()["prompt_id"])
+                entry = client.fetch_history(server, answer.json()["prompt_id"], wait=WORKER_WAIT)
                 refused = node_id in answer.json().get("node_errors", {})
                 assert refused or entry["status"]["status_str"] == "error", (name, node_id, field, odd)
             else:
