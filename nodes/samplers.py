@@ -11,7 +11,10 @@ from comfy_api.latest import io
 import comfy.model_management
 import comfy.samplers
 
-from ..samplers.solvers import SOLVERS, sample_flow_adaptive, sample_flow_euler, sample_flow_sde
+from ..samplers.solvers import (
+    FINAL_STEPS, MAX_STEP_RATIO, SOLVERS, STARTS, sample_adams_bashforth, sample_flow_adaptive, sample_flow_euler,
+    sample_flow_heun, sample_flow_rk3, sample_flow_rk4, sample_flow_sde,
+)
 from ..samplers.solvers.sde import DIFFUSION_SHAPES
 from .errors import quoted
 from .validation import RectiFlowNode, check_finite
@@ -158,5 +161,72 @@ class SamplerSDE(RectiFlowNode):
         return io.NodeOutput(rectiflow_ksampler(sample_flow_sde, noise_scale=noise_scale, diffusion=diffusion))
 
 
+class SamplerAdams(RectiFlowNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowSamplerAdams",
+            display_name="RectiFlow Sampler Adams-Bashforth (options)",
+            category=CATEGORY,
+            description="Variable-step Adams-Bashforth in sigma with its options: order, first step, and the step "
+                        "ratio above which a step lowers its order. 1 model call per step (+1 for a Heun start). "
+                        "Decreasing sigmas generate, increasing sigmas invert (RectiFlow Invert).",
+            inputs=[
+                io.Int.Input("order", default=3, min=1, max=3,
+                             tooltip="Polynomial order: 1 Euler, 2 AB2 (flow DPM-Solver++ 2M), 3 AB3 (3M)."),
+                io.Combo.Input("start", options=list(STARTS), default="heun",
+                               tooltip="First step. heun: one extra model call, keeps order 3 (and 2) all the "
+                                       "way; euler: saves that call, order 3 falls to 2 as steps shrink."),
+                io.Float.Input("max_step_ratio", default=MAX_STEP_RATIO, min=1.0, max=1000.0, step=0.1,
+                               round=False,
+                               tooltip="A step longer than this many times the previous one (schedules that jump, "
+                                       "e.g. linear-quadratic or optimal steps) uses a lower order, down to Euler; "
+                                       "extrapolating far beyond the history is unstable. 2 by default; 1000 "
+                                       "turns the fallback off."),
+            ],
+            outputs=[io.Sampler.Output(tooltip="SAMPLER for SamplerCustom(Advanced) or RectiFlow Invert.")],
+        )
 
-SAMPLER_NODES = [SamplerEuler, SamplerSelect, SamplerAdaptive, SamplerSDE]
+    @classmethod
+    def execute(cls, order: int, start: str, max_step_ratio: float) -> io.NodeOutput:
+        check_finite(max_step_ratio=max_step_ratio)
+        if start not in STARTS:
+            raise ValueError(f"start: {quoted(start)} is not a start method; expected one of {list(STARTS)}")
+        return io.NodeOutput(rectiflow_ksampler(sample_adams_bashforth, order=order, start=start,
+                                                max_step_ratio=max_step_ratio))
+
+
+RUNGE_KUTTA = {"heun": sample_flow_heun, "rk3": sample_flow_rk3, "rk4": sample_flow_rk4}
+
+
+class SamplerRungeKutta(RectiFlowNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RectiFlowSamplerRungeKutta",
+            display_name="RectiFlow Sampler Runge-Kutta (options)",
+            category=CATEGORY,
+            description="Heun, Kutta RK3 or classical RK4 with the choice of how the step into sigma 0 is taken.",
+            inputs=[
+                io.Combo.Input("method", options=list(RUNGE_KUTTA), default="rk4",
+                               tooltip="heun: 2 calls per step; rk3: 3; rk4: 4 (one less on the step into 0 with "
+                                       "final_step exact)."),
+                io.Combo.Input("final_step", options=list(FINAL_STEPS), default="denoised",
+                               tooltip="denoised (default, k-diffusion's rule): the step into sigma 0 lands on the "
+                                       "model's x0 estimate, second order there; best on trained models. exact: "
+                                       "every stage, the one at 0 using the exact velocity -x (no model call); full "
+                                       "order 3/4 to sigma 0 on smooth flows, but worse on image-like data."),
+            ],
+            outputs=[io.Sampler.Output(tooltip="SAMPLER for SamplerCustom(Advanced) or RectiFlow Invert.")],
+        )
+
+    @classmethod
+    def execute(cls, method: str, final_step: str) -> io.NodeOutput:
+        if method not in RUNGE_KUTTA:
+            raise ValueError(f"method: {quoted(method)} is not a method; expected one of {list(RUNGE_KUTTA)}")
+        if final_step not in FINAL_STEPS:
+            raise ValueError(f"final_step: {quoted(final_step)} is not an option; expected one of {list(FINAL_STEPS)}")
+        return io.NodeOutput(rectiflow_ksampler(RUNGE_KUTTA[method], final_step=final_step))
+
+
+SAMPLER_NODES = [SamplerEuler, SamplerSelect, SamplerAdaptive, SamplerSDE, SamplerAdams, SamplerRungeKutta]

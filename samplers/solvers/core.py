@@ -20,13 +20,15 @@ NoiseSampler = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def flow_velocity(model, x: torch.Tensor, sigma: torch.Tensor, extra_args: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """(v, x0_hat) at one sigma with v = (x - x0_hat) / sigma.
 
-    At sigma = 0 the noise is independent of x, so E[eps | x] = 0 and the exact marginal velocity is v = -x
-    (CONST returns x0_hat = x there and the model's own output is unreachable).
+    At sigma = 0 the velocity is known exactly without a model call: the noise is independent of the data, so
+    v(x, 0) = E[eps - x0 | x0 = x] = -x and x0_hat = x (docs/design.md). This holds for any guided combination too,
+    since every conditioning agrees there. Runge-Kutta stages and history points at sigma = 0 are therefore free and
+    keep the method's order all the way to sigma = 0.
     """
+    if float(sigma) == 0.0:
+        return -x, x
     s_in = x.new_ones([x.shape[0]])
     denoised = model(x, sigma * s_in, **extra_args).to(x.dtype)
-    if float(sigma) == 0.0:
-        return -x, denoised
     return (x - denoised) / sigma, denoised
 
 

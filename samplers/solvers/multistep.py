@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from .core import Callback, combine, prepare, report_step
-from .one_step import HEUN, explicit_rk_step
+from .one_step import HEUN, check_final_step, explicit_rk_step
 
 
 def _polynomial_integral_weights(nodes: list[float], start: float, end: float) -> list[float]:
@@ -32,70 +32,122 @@ def adams_increment(history: list[tuple[float, torch.Tensor]], sigma: float, sig
     return combine(weights, [v for _, v in history])
 
 
-WARMUPS = ("euler", "heun")
+STARTS = ("heun", "euler")
+MAX_STEP_RATIO = 2.0
+RATIO_SLACK = 1e-6  # schedules rounded to float32 sit a hair above their nominal ratio
 
 
-def _sample_adams_bashforth(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None,
-                            callback: Callback, order: int, warmup: str = "euler") -> torch.Tensor:
-    if warmup not in WARMUPS:
-        raise ValueError(f"Adams-Bashforth warmup must be one of {WARMUPS}, got {warmup!r}")
+def usable_order(steps: list[float], order: int, max_step_ratio: float) -> int:
+    """Largest Adams order <= `order` whose history is safe for the next step: with steps = [..., h_prev, h], each of
+    the last order-1 step ratios |h_j / h_{j-1}| must stay <= max_step_ratio. Extrapolating a polynomial far beyond
+    the span of its nodes amplifies errors (variable-step Adams is zero-stable only for bounded ratios), so where a
+    schedule jumps (linear-quadratic, optimal steps) the step falls back to a lower order, down to Euler."""
+    usable = 1
+    for back in range(1, min(order, len(steps))):
+        if abs(steps[-back]) > max_step_ratio * (1 + RATIO_SLACK) * abs(steps[-back - 1]):
+            break
+        usable += 1
+    return usable
+
+
+def check_adams_options(order: int, start: str, max_step_ratio: float) -> None:
+    if order not in (1, 2, 3):
+        raise ValueError(f"order: expected 1, 2 or 3 for Adams-Bashforth, got {order!r}")
+    if start not in STARTS:
+        raise ValueError(f"start: expected one of {STARTS} for the first step, got {start!r}")
+    if not max_step_ratio >= 1.0:  # also refuses NaN
+        raise ValueError(f"max_step_ratio: expected a number >= 1, got {max_step_ratio!r}")
+
+
+@torch.no_grad()
+def sample_adams_bashforth(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
+                           callback: Callback = None, disable: bool | None = None, order: int = 3,
+                           start: str = "heun", max_step_ratio: float = MAX_STEP_RATIO) -> torch.Tensor:
+    """Variable-step Adams-Bashforth of the given order in sigma (polynomial through the last velocities, integrated
+    exactly); 1 NFE per step.
+
+    start="heun" takes the first step with Heun (one extra call; none when that step ends at sigma 0), which keeps
+    order 3 for order=3; start="euler" begins with Euler like DPM-Solver++ 3M, whose O(h^2) first step caps order 3
+    at 2. Steps whose ratio to the previous one exceeds max_step_ratio use a lower order (`usable_order`).
+    """
+    check_adams_options(order, start, max_step_ratio)
     out_dtype = x.dtype
     x, sigmas, velocity = prepare(model, x, sigmas, extra_args)
     history: list[tuple[float, torch.Tensor]] = []
+    steps: list[float] = []
     for i in range(len(sigmas) - 1):
         v, denoised = velocity(x, sigmas[i])
         report_step(callback, i, x, sigmas[i], sigmas[i], denoised)
         history = (history + [(float(sigmas[i]), v)])[-order:]
-        if i == 0 and warmup == "heun" and sigmas[1] != 0:
+        steps = (steps + [float(sigmas[i + 1] - sigmas[i])])[-order:]
+        if i == 0 and start == "heun" and order > 1:
             x = explicit_rk_step(velocity, x, sigmas[0], sigmas[1], v, HEUN)
-        else:
-            x = x + adams_increment(history, float(sigmas[i]), float(sigmas[i + 1]))
+            continue
+        used = usable_order(steps, len(history), max_step_ratio)
+        x = x + adams_increment(history[-used:], float(sigmas[i]), float(sigmas[i + 1]))
     return x.to(out_dtype)
 
 
 @torch.no_grad()
 def sample_flow_ab2(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
-                    callback: Callback = None, disable: bool | None = None) -> torch.Tensor:
+                    callback: Callback = None, disable: bool | None = None, start: str = "euler",
+                    max_step_ratio: float = MAX_STEP_RATIO) -> torch.Tensor:
     """Variable-step Adams-Bashforth 2 in sigma: x' = x + h ((1 + r/2) v_i - r/2 v_{i-1}), r = h / h_prev.
 
-    The flow analogue of DPM-Solver++(2M) (arXiv 2211.01095 Alg. 2); Euler on the first step; 1 NFE/step.
+    The flow analogue of DPM-Solver++(2M) (arXiv 2211.01095 Alg. 2); Euler on the first step (its O(h^2) error
+    keeps order 2); 1 NFE/step. Steps with r > max_step_ratio are Euler steps.
     """
-    return _sample_adams_bashforth(model, x, sigmas, extra_args, callback, order=2)
+    return sample_adams_bashforth(model, x, sigmas, extra_args, callback, disable, 2, start, max_step_ratio)
 
 
 @torch.no_grad()
 def sample_flow_ab3(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
-                    callback: Callback = None, disable: bool | None = None, warmup: str = "euler") -> torch.Tensor:
+                    callback: Callback = None, disable: bool | None = None, start: str = "heun",
+                    max_step_ratio: float = MAX_STEP_RATIO) -> torch.Tensor:
     """Variable-step Adams-Bashforth 3 in sigma (quadratic through the last three velocities, integrated exactly).
 
-    The flow analogue of DPM-Solver++(3M), 1 NFE/step. warmup="euler" starts with Euler then AB2 like 3M; its
-    first-step O(h^2) error makes the global order 2 as h -> 0 (3 in practice at moderate step counts).
-    warmup="heun" takes the first step with Heun (one extra call) and is third order throughout.
+    The flow analogue of DPM-Solver++(3M), third order: the default start="heun" takes the first step with Heun (one
+    extra model call per run); start="euler" saves it but is second order as h -> 0. Steps whose ratio to the previous one exceeds max_step_ratio fall back to AB2 or Euler.
     """
-    return _sample_adams_bashforth(model, x, sigmas, extra_args, callback, order=3, warmup=warmup)
+    return sample_adams_bashforth(model, x, sigmas, extra_args, callback, disable, 3, start, max_step_ratio)
 
 
 @torch.no_grad()
 def sample_flow_pc(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None,
-                   callback: Callback = None, disable: bool | None = None) -> torch.Tensor:
+                   callback: Callback = None, disable: bool | None = None,
+                   max_step_ratio: float = MAX_STEP_RATIO, final_step: str = "denoised") -> torch.Tensor:
     """UniPC-style predictor-corrector (arXiv 2302.04867, UniC reuses the model output) with Adams polynomials.
 
     Variable-step Adams-Bashforth-Moulton in PEC mode: the AB2 predictor gives x_{i+1}; the model is evaluated
     there once; that evaluation corrects the step just taken with the third-order Adams-Moulton (trapezoid on the
     first step) and is reused as the next predictor's velocity, like UniC reusing the model output. 1 NFE/step, order 3.
-    The last step is not corrected (that would cost an extra call, at sigma = 0 in generation).
+    The last step is not corrected (that would cost an extra call; its AB2 error O(h^3) keeps order 3 as h -> 0),
+    except with final_step="exact" into sigma 0, where the exact velocity -x is free and corrects it: order 3 all the way to 0 on smooth densities (see `one_step.runge_kutta_step` for why
+    "denoised", the uncorrected step, is the default).
+    Where a step is more than max_step_ratio times the previous one, predictor and corrector drop one order.
     """
+    check_adams_options(3, "euler", max_step_ratio)
+    check_final_step(final_step)
     out_dtype = x.dtype
     x, sigmas, velocity = prepare(model, x, sigmas, extra_args)
     history: list[tuple[float, torch.Tensor]] = []
+    steps: list[float] = []
     x_start = x
-    for i in range(len(sigmas) - 1):
+    last = len(sigmas) - 1
+    for i in range(last + 1):
+        if i == last and (sigmas[last] != 0 or final_step != "exact"):
+            break
         sigma = float(sigmas[i])
         v, denoised = velocity(x, sigmas[i])
         if history:  # corrector for the step history[-1] -> sigma, using the new evaluation
-            x = x_start + adams_increment(history + [(sigma, v)], history[-1][0], sigma)
+            nodes = history[-usable_order(steps, len(history), max_step_ratio):] + [(sigma, v)]
+            x = x_start + adams_increment(nodes, history[-1][0], sigma)
+        if i == last:
+            break
         history = (history + [(sigma, v)])[-2:]
+        steps = (steps + [float(sigmas[i + 1]) - sigma])[-2:]
         report_step(callback, i, x, sigmas[i], sigmas[i], denoised)
         x_start = x
-        x = x + adams_increment(history, sigma, float(sigmas[i + 1]))
+        x = x + adams_increment(history[-usable_order(steps, len(history), max_step_ratio):], sigma,
+                                float(sigmas[i + 1]))
     return x.to(out_dtype)

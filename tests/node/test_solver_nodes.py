@@ -220,3 +220,38 @@ def test_adaptive_tolerances_a_user_needs_survive_the_frontend(comfy, name, smal
     spec = comfy.NODE_CLASS_MAPPINGS["RectiFlowSamplerAdaptive"].INPUT_TYPES()["required"][name][1]
     for value in (smallest, 3 * smallest, 1e-3):
         assert frontend_float(value, spec) == pytest.approx(value, rel=1e-9), (name, value, spec)
+
+
+def test_adams_options_node_is_the_select_solver_at_the_same_options(comfy):
+    """RectiFlow Sampler Adams-Bashforth at order 3 / heun / ratio 2 is the Select node's ab3; order 2 with an Euler
+    start is its ab2; the options change the result."""
+    sigmas, latent = simple_sigmas(8), empty_latent(4)
+    def run(sampler_node, **inputs):
+        return sample(cfg_guider(), run_node(sampler_node, **inputs)[0], sigmas, latent)["samples"]
+    ab3 = run("RectiFlowSamplerSelect", solver="ab3")
+    torch.testing.assert_close(run("RectiFlowSamplerAdams", order=3, start="heun", max_step_ratio=2.0), ab3,
+                               rtol=0, atol=0)
+    ab2 = run("RectiFlowSamplerSelect", solver="ab2")
+    torch.testing.assert_close(run("RectiFlowSamplerAdams", order=2, start="euler", max_step_ratio=2.0), ab2,
+                               rtol=0, atol=0)
+    assert not torch.equal(run("RectiFlowSamplerAdams", order=3, start="euler", max_step_ratio=2.0), ab3)
+
+
+def test_adams_options_node_refuses_bad_options(comfy):
+    with pytest.raises(ValueError, match="max_step_ratio"):
+        run_node("RectiFlowSamplerAdams", order=3, start="heun", max_step_ratio=float("nan"))
+    with pytest.raises(ValueError, match="start"):
+        run_node("RectiFlowSamplerAdams", order=3, start="rk45", max_step_ratio=2.0)
+
+
+@pytest.mark.parametrize("method", ["heun", "rk4"])
+def test_runge_kutta_options_node_final_step(comfy, method):
+    """final_step denoised is the Select node's solver bit for bit; exact changes the last step and still draws the
+    requested digits."""
+    sigmas, latent = simple_sigmas(6), empty_latent(10)
+    def run(sampler_node, **inputs):
+        return sample(cfg_guider(), run_node(sampler_node, **inputs)[0], sigmas, latent)["samples"]
+    default = run("RectiFlowSamplerRungeKutta", method=method, final_step="denoised")
+    torch.testing.assert_close(default, run("RectiFlowSamplerSelect", solver=method), rtol=0, atol=0)
+    exact = run("RectiFlowSamplerRungeKutta", method=method, final_step="exact")
+    assert not torch.equal(exact, default) and accuracy(exact, LABELS) >= 0.85

@@ -7,7 +7,7 @@ import torch
 from rectiflow.models.analytic_flows import four_mode_mixture
 from rectiflow.samplers.schedules import ScheduleError
 from rectiflow.samplers.solvers import (
-    SOLVERS, SolverBudgetError, flow_velocity, rf_solver_step, rf_solver_step_midpoint, sample_flow_ab3,
+    SOLVERS, SolverBudgetError, flow_velocity, rf_solver_step, rf_solver_step_midpoint, sample_adams_bashforth,
     sample_flow_adaptive, sample_flow_euler, sample_flow_sde, sample_rf_solver,
 )
 
@@ -68,6 +68,32 @@ def test_a_step_into_sigma_zero_lands_on_the_last_denoised(name):
     out = SOLVERS[name].function(FLOW.model, noise(), torch.linspace(1.0, 0.0, 5, dtype=torch.float64),
                                  callback=seen.append)
     torch.testing.assert_close(out, seen[-1]["denoised"], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, calls_per_step", [("heun", 2), ("rk3", 3), ("rk4", 4)])
+def test_runge_kutta_stages_at_sigma_zero_are_free(name, calls_per_step):
+    """With final_step="exact" the step into 0 takes every stage; the one at 0 is v(x, 0) = -x, no model call."""
+    model, steps = RecordingModel(), 4
+    SOLVERS[name].function(model, noise(), torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64),
+                           final_step="exact")
+    assert len(model.sigmas) == calls_per_step * steps - 1 and min(model.sigmas) > 0
+
+
+def test_exact_heun_into_sigma_zero_uses_minus_x_as_the_last_stage():
+    """Heun's final_step="exact" last step from (x, s) is x + h (v + v_end) / 2 with v_end = -(x + h v), computed by hand."""
+    seen = []
+    out = SOLVERS["heun"].function(FLOW.model, noise(), torch.tensor([1.0, 0.4, 0.0], dtype=torch.float64),
+                                   callback=seen.append, final_step="exact")
+    x, sigma = seen[-1]["x"], float(seen[-1]["sigma"])
+    v = FLOW.velocity(x, sigma)
+    h = 0.0 - sigma
+    torch.testing.assert_close(out, x + h * (v - (x + h * v)) / 2, rtol=0, atol=1e-12)
+
+
+def test_flow_velocity_at_sigma_zero_is_minus_x_without_a_call():
+    model, x = RecordingModel(), noise()
+    v, denoised = flow_velocity(model, x, torch.tensor(0.0, dtype=torch.float64), {})
+    assert model.sigmas == [] and torch.equal(v, -x) and torch.equal(denoised, x)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -194,6 +220,16 @@ def test_adaptive_stays_within_its_budget():
     assert 3 < len(model.sigmas) <= 400
 
 
-def test_ab3_rejects_an_unknown_warmup():
-    with pytest.raises(ValueError, match="warmup"):
-        sample_flow_ab3(FLOW.model, noise(), torch.linspace(1.0, 0.0, 5), warmup="rk45")
+@pytest.mark.parametrize("name", ["heun", "rk3", "rk4", "pc"])
+def test_final_step_is_checked_by_name(name):
+    with pytest.raises(ValueError, match="final_step"):
+        SOLVERS[name].function(FLOW.model, noise(), torch.linspace(1.0, 0.0, 5), final_step="Exact")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"start": "rk45"}, "start"), ({"order": 4}, "order"), ({"order": 0}, "order"),
+    ({"max_step_ratio": float("nan")}, "max_step_ratio"), ({"max_step_ratio": 0.5}, "max_step_ratio"),
+])
+def test_adams_bashforth_rejects_bad_options_by_name(options, message):
+    with pytest.raises(ValueError, match=message):
+        sample_adams_bashforth(FLOW.model, noise(), torch.linspace(1.0, 0.0, 5), **options)
