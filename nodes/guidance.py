@@ -13,7 +13,7 @@ from .guidance_inspector import GuidanceRecorder, InspectedGuider, inspector_plo
 from .guidance_laws import (APGLaw, CFGPPLaw, CFGZeroStarLaw, IntervalLaw, RAAGLaw, RCFGLaw, RescaleLaw, ScheduleLaw,
                             SMCLaw)
 from .guidance_patches import patch_model
-from .validation import RectiFlowNode
+from .validation import RectiFlowNode, check_finite
 
 CATEGORY = "sampling/rectiflow/guidance"
 SIGMA_STEP = 0.0001   # the frontend shows a value rounded to its widget step: 4 decimals for flow sigmas
@@ -52,7 +52,8 @@ class GuiderRAAG(RectiFlowNode):
 
     @classmethod
     def execute(cls, model, positive, negative, w_max: float, alpha: float) -> io.NodeOutput:
-        return io.NodeOutput(law_guider(model, positive, negative, RAAGLaw(w_max, alpha)))
+        check_finite(w_max=w_max, alpha=alpha)
+        return io.NodeOutput(law_guider(model, positive, negative, RAAGLaw(w_max, alpha), cls.node_name()))
 
 
 def smc_inputs() -> list:
@@ -85,8 +86,9 @@ class GuiderSMCCFG(RectiFlowNode):
     @classmethod
     def execute(cls, model, positive, negative, w: float, lam: float, k: float, warmup_steps: int,
                 switching: str, phi: float) -> io.NodeOutput:
+        check_finite(w=w, lam=lam, k=k, phi=phi)
         law = SMCLaw(w, lam, k, warmup_steps, switching, phi)
-        return io.NodeOutput(law_guider(model, positive, negative, law))
+        return io.NodeOutput(law_guider(model, positive, negative, law, cls.node_name()))
 
 
 class GuiderCFGZeroStar(RectiFlowNode):
@@ -108,7 +110,9 @@ class GuiderCFGZeroStar(RectiFlowNode):
     @classmethod
     def execute(cls, model, positive, negative, w: float, zero_init_steps: int,
                 optimized_scale: bool) -> io.NodeOutput:
-        return io.NodeOutput(law_guider(model, positive, negative, CFGZeroStarLaw(w, zero_init_steps, optimized_scale)))
+        check_finite(w=w)
+        law = CFGZeroStarLaw(w, zero_init_steps, optimized_scale)
+        return io.NodeOutput(law_guider(model, positive, negative, law, cls.node_name()))
 
 
 class GuiderAPG(RectiFlowNode):
@@ -132,7 +136,9 @@ class GuiderAPG(RectiFlowNode):
     @classmethod
     def execute(cls, model, positive, negative, w: float, momentum: float, norm_threshold: float,
                 eta: float) -> io.NodeOutput:
-        return io.NodeOutput(law_guider(model, positive, negative, APGLaw(w, momentum, norm_threshold, eta)))
+        check_finite(w=w, momentum=momentum, norm_threshold=norm_threshold, eta=eta)
+        law = APGLaw(w, momentum, norm_threshold, eta)
+        return io.NodeOutput(law_guider(model, positive, negative, law, cls.node_name()))
 
 
 class GuiderLimitedInterval(RectiFlowNode):
@@ -154,7 +160,9 @@ class GuiderLimitedInterval(RectiFlowNode):
 
     @classmethod
     def execute(cls, model, positive, negative, w: float, sigma_lo: float, sigma_hi: float) -> io.NodeOutput:
-        return io.NodeOutput(law_guider(model, positive, negative, IntervalLaw(w, sigma_lo, sigma_hi)))
+        check_finite(w=w, sigma_lo=sigma_lo, sigma_hi=sigma_hi)
+        law = IntervalLaw(w, sigma_lo, sigma_hi)
+        return io.NodeOutput(law_guider(model, positive, negative, law, cls.node_name()))
 
 
 class GuiderRescale(RectiFlowNode):
@@ -173,7 +181,8 @@ class GuiderRescale(RectiFlowNode):
 
     @classmethod
     def execute(cls, model, positive, negative, w: float, phi: float, space: str) -> io.NodeOutput:
-        return io.NodeOutput(law_guider(model, positive, negative, RescaleLaw(w, phi, space)))
+        check_finite(w=w, phi=phi)
+        return io.NodeOutput(law_guider(model, positive, negative, RescaleLaw(w, phi, space), cls.node_name()))
 
 
 class GuiderSchedule(RectiFlowNode):
@@ -190,7 +199,8 @@ class GuiderSchedule(RectiFlowNode):
 
     @classmethod
     def execute(cls, model, positive, negative, w: float, shape: str) -> io.NodeOutput:
-        return io.NodeOutput(law_guider(model, positive, negative, ScheduleLaw(w, shape)))
+        check_finite(w=w)
+        return io.NodeOutput(law_guider(model, positive, negative, ScheduleLaw(w, shape), cls.node_name()))
 
 
 class GuiderCFGPP(RectiFlowNode):
@@ -209,7 +219,8 @@ class GuiderCFGPP(RectiFlowNode):
 
     @classmethod
     def execute(cls, model, positive, negative, lam: float) -> io.NodeOutput:
-        return io.NodeOutput(law_guider(model, positive, negative, CFGPPLaw(lam)))
+        check_finite(lam=lam)
+        return io.NodeOutput(law_guider(model, positive, negative, CFGPPLaw(lam), cls.node_name()))
 
 
 class GuiderRCFG(RectiFlowNode):
@@ -231,7 +242,8 @@ class GuiderRCFG(RectiFlowNode):
 
     @classmethod
     def execute(cls, model, positive, negative, w: float, mode: str, delta: float) -> io.NodeOutput:
-        return io.NodeOutput(law_guider(model, positive, negative, RCFGLaw(w, mode, delta)))
+        check_finite(w=w, delta=delta)
+        return io.NodeOutput(law_guider(model, positive, negative, RCFGLaw(w, mode, delta), cls.node_name()))
 
 
 class GuiderRectifiedCFGPP(RectiFlowNode):
@@ -255,8 +267,9 @@ class GuiderRectifiedCFGPP(RectiFlowNode):
 
     @classmethod
     def execute(cls, model, positive, negative, w: float, predictor_fraction: float) -> io.NodeOutput:
+        check_finite(w=w, predictor_fraction=predictor_fraction)
         step = rectified_cfgpp_step_fn(g.RectifiedCFGPP(w, predictor_fraction))
-        return io.NodeOutput(step_guider(model, positive, negative, step, 1.0 + w))
+        return io.NodeOutput(step_guider(model, positive, negative, step, 1.0 + w, cls.node_name()))
 
 
 class GuiderCFGMP(RectiFlowNode):
@@ -283,8 +296,9 @@ class GuiderCFGMP(RectiFlowNode):
     @classmethod
     def execute(cls, model, positive, negative, w: float, switch_sigma: float, iterations: int,
                 anderson_window: int, damping: float) -> io.NodeOutput:
+        check_finite(w=w, switch_sigma=switch_sigma, damping=damping)
         step = cfg_mp_step_fn(g.CFGMP(w, switch_sigma, iterations, anderson_window, damping))
-        return io.NodeOutput(step_guider(model, positive, negative, step, w))
+        return io.NodeOutput(step_guider(model, positive, negative, step, w, cls.node_name()))
 
 
 class PatchRAAG(RectiFlowNode):
@@ -303,7 +317,8 @@ class PatchRAAG(RectiFlowNode):
 
     @classmethod
     def execute(cls, model, w_max: float, alpha: float) -> io.NodeOutput:
-        return io.NodeOutput(patch_model(model, RAAGLaw(w_max, alpha)))
+        check_finite(w_max=w_max, alpha=alpha)
+        return io.NodeOutput(patch_model(model, RAAGLaw(w_max, alpha), cls.node_name()))
 
 
 class PatchSMCCFG(RectiFlowNode):
@@ -320,7 +335,9 @@ class PatchSMCCFG(RectiFlowNode):
 
     @classmethod
     def execute(cls, model, lam: float, k: float, warmup_steps: int, switching: str, phi: float) -> io.NodeOutput:
-        return io.NodeOutput(patch_model(model, SMCLaw(1.0, lam, k, warmup_steps, switching, phi)))
+        check_finite(lam=lam, k=k, phi=phi)
+        law = SMCLaw(1.0, lam, k, warmup_steps, switching, phi)
+        return io.NodeOutput(patch_model(model, law, cls.node_name()))
 
 
 class GuidanceInspector(RectiFlowNode):

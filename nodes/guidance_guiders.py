@@ -11,16 +11,17 @@ import comfy.samplers
 
 from ..samplers import guidance as g
 from .guidance_laws import GuidanceLaw
-from .guidance_patches import make_cfg_function, require_flow_model
+from .guidance_patches import check_guided, make_cfg_function, require_flow_model
 from .guidance_runs import RunState, guidance_step, schedule_position
 
 
 class LawGuider(comfy.samplers.CFGGuider):
     """A CFGGuider whose cond/uncond combination is a RectiFlow guidance law in velocity space."""
 
-    def __init__(self, model_patcher, law: GuidanceLaw):
+    def __init__(self, model_patcher, law: GuidanceLaw, node: str = "RectiFlow guider"):
         super().__init__(model_patcher)
         self.law = law
+        self.node = node
         self.set_cfg(law.guider_cfg)
         self.run = RunState(law)
 
@@ -34,13 +35,15 @@ class LawGuider(comfy.samplers.CFGGuider):
         previous = model_options.get("sampler_cfg_function")
         cfg_function = make_cfg_function(self.law, lambda _: (self.run, step), previous)
         options = {**model_options, "sampler_cfg_function": cfg_function, "disable_cfg1_optimization": True}
-        return comfy.samplers.sampling_function(self.inner_model, x, timestep, negative, self.conds.get("positive"),
-                                                self.cfg, model_options=options, seed=seed)
+        out = comfy.samplers.sampling_function(self.inner_model, x, timestep, negative, self.conds.get("positive"),
+                                               self.cfg, model_options=options, seed=seed)
+        return check_guided(out, self.node, float(step.sigma[0]), step.position.step)
 
 
-def law_guider(model, positive, negative, law: GuidanceLaw) -> LawGuider:
+def law_guider(model, positive, negative, law: GuidanceLaw, node: str = "RectiFlow guider") -> LawGuider:
+    """A LawGuider for `law`; `node` (the node's display name) is named in its errors."""
     require_flow_model(model)
-    guider = LawGuider(model, law)
+    guider = LawGuider(model, law, node)
     guider.set_conds(positive, negative)
     return guider
 
@@ -54,25 +57,29 @@ class StepGuider(comfy.samplers.CFGGuider):
     calc_cond_batch (areas, masks, model patches); pre/post-cfg functions are not applied. Without a
     multi-step schedule, or at sigma 0, it is plain CFG at its weight."""
 
-    def __init__(self, model_patcher, step: StepFn, weight: float):
+    def __init__(self, model_patcher, step: StepFn, weight: float, node: str = "RectiFlow guider"):
         super().__init__(model_patcher)
         self.step = step
+        self.node = node
         self.set_cfg(weight)
 
     def predict_noise(self, x, timestep, model_options={}, seed=None):
         sigma = float(torch.as_tensor(timestep).reshape(-1)[0])
         position = schedule_position(sigma, model_options.get("transformer_options", {}).get("sample_sigmas"))
+        step = None if position is None else position.step
         if position is None or sigma <= 0 or position.next_sigma in (None, sigma):
-            return super().predict_noise(x, timestep, model_options, seed)
+            return check_guided(super().predict_noise(x, timestep, model_options, seed), self.node, sigma, step)
         x32 = x.float()
         x_next = self.step(*self.velocity_fns(timestep, model_options), x32, sigma, position.next_sigma)
         v = (x_next - x32) / (position.next_sigma - sigma)
-        return (x32 - sigma * v).to(x.dtype)
+        return check_guided((x32 - sigma * v).to(x.dtype), self.node, sigma, step)
 
     def velocity_fns(self, timestep: Tensor, model_options: dict) -> tuple[Callable, Callable, Callable]:
         positive, negative = self.conds.get("positive"), self.conds.get("negative")
 
         def velocities(conds: list, y: Tensor, s: float) -> list[Tensor]:
+            if s == 0:      # exact velocity at sigma 0, without a model call (docs/design.md section 1)
+                return [-y for _ in conds]
             outs = comfy.samplers.calc_cond_batch(self.inner_model, conds, y, torch.full_like(timestep, s),
                                                   model_options)
             return [(y - out.float()) / s for out in outs]
@@ -93,8 +100,9 @@ def cfg_mp_step_fn(law: g.CFGMP) -> StepFn:
     return step
 
 
-def step_guider(model, positive, negative, step: StepFn, weight: float) -> StepGuider:
+def step_guider(model, positive, negative, step: StepFn, weight: float, node: str = "RectiFlow guider") -> StepGuider:
+    """A StepGuider for `step`; `node` (the node's display name) is named in its errors."""
     require_flow_model(model)
-    guider = StepGuider(model, step, weight)
+    guider = StepGuider(model, step, weight, node)
     guider.set_conds(positive, negative)
     return guider

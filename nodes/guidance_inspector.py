@@ -11,10 +11,12 @@ from torch import Tensor
 import comfy.model_patcher
 
 from ..samplers.guidance import per_sample_norm, per_sample_std
+from .guidance_patches import check_guided
 from .guidance_runs import PROBE_KEY, SigmaSteps, StepPosition
 from .plots import line_panel, to_image_tensor
 
 NAN = float("nan")
+INSPECTOR_NAME = "RectiFlow Guidance Inspector"
 
 
 @dataclass
@@ -73,10 +75,14 @@ class GuidanceRecorder:
 
     def post_cfg(self, args: dict) -> Tensor:
         sigma = float(torch.as_tensor(args["sigma"]).reshape(-1)[0])
+        step = None
         if sigma > 0:
             sample_sigmas = args.get("model_options", {}).get("transformer_options", {}).get("sample_sigmas")
-            self.calls.append(measure_call(args, self.pending, self.positions.position(sigma, sample_sigmas)))
+            position = self.positions.position(sigma, sample_sigmas)
+            step = position.step
+            self.calls.append(measure_call(args, self.pending, position))
         self.pending = {}
+        check_guided(args["denoised"], INSPECTOR_NAME, sigma, step)   # any guider, any sampler
         return args["denoised"]
 
     def steps(self) -> list[CallRecord]:

@@ -18,6 +18,7 @@ from torch import Tensor
 import comfy.patcher_extension
 
 from ..samplers import guidance as g
+from .errors import check_finite_output
 from .flow_models import is_flow_model
 from .guidance_laws import GuidanceLaw, LawOutput
 from .guidance_runs import PROBE_KEY, RUNS_KEY, GuidanceStep, RunState, guidance_step
@@ -79,10 +80,21 @@ def at_sigma_zero(args: dict, previous: Callable | None, has_uncond: bool) -> Te
     return args["uncond"] + (args["cond"] - args["uncond"]) * args["cond_scale"]
 
 
+GUIDED_ADVICE = "lower the guidance weight, or check the model and inputs"
+
+
+def check_guided(out: Tensor, node: str, sigma: float, step: int | None) -> Tensor:
+    """Stop the run, naming the guider node, step and sigma, when a guided prediction is not finite (one reduction
+    per model call, whatever sampler runs it)."""
+    check_finite_output(out, node, sigma, step, "the guided prediction", GUIDED_ADVICE)
+    return out
+
+
 def make_cfg_function(law: GuidanceLaw, step_of: Callable[[dict], tuple[RunState, GuidanceStep]],
-                      previous: Callable | None) -> Callable[[dict], Tensor]:
+                      previous: Callable | None, node: str | None = None) -> Callable[[dict], Tensor]:
     """A ComfyUI `sampler_cfg_function` applying `law` in velocity space on top of `previous` (or plain CFG);
-    `step_of(args)` gives the run's state and this call's GuidanceStep."""
+    `step_of(args)` gives the run's state and this call's GuidanceStep. With `node`, a non-finite result stops the
+    run naming that node, the step and sigma (one reduction per call)."""
     def cfg_function(args: dict) -> Tensor:
         x, has_uncond = args["input"], args.get("input_uncond") is not None
         if not bool((torch.as_tensor(args["sigma"]) > 0).all()):
@@ -95,6 +107,8 @@ def make_cfg_function(law: GuidanceLaw, step_of: Callable[[dict], tuple[RunState
         out = law.combine(v_cond, v_uncond, step, batch_weight(args["cond_scale"]), combination, run.state)
         run.state = out.state
         report_notes(args, law, out)
+        if node is not None:
+            check_guided(out.v, node, float(step.sigma[0]), step.position.step)
         return (s * out.v).to(x.dtype)
     return cfg_function
 
@@ -106,8 +120,9 @@ def require_flow_model(model) -> None:
                          f"model, got model sampling {type(model.get_model_object('model_sampling')).__name__}")
 
 
-def patch_model(model, law: GuidanceLaw):
-    """A clone of `model` whose sampler_cfg_function applies `law` on top of the one already there.
+def patch_model(model, law: GuidanceLaw, node: str = "RectiFlow patch"):
+    """A clone of `model` whose sampler_cfg_function applies `law` on top of the one already there; `node` (the
+    node's display name) is named when the guided prediction is not finite.
 
     The law's state lives in the run's transformer_options, created by an OUTER_SAMPLE wrapper per run."""
     require_flow_model(model)
@@ -126,6 +141,7 @@ def patch_model(model, law: GuidanceLaw):
 
     patched = model.clone()
     previous = patched.model_options.get("sampler_cfg_function")
-    patched.set_model_sampler_cfg_function(make_cfg_function(law, step_of, previous), disable_cfg1_optimization=True)
+    patched.set_model_sampler_cfg_function(make_cfg_function(law, step_of, previous, node),
+                                           disable_cfg1_optimization=True)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY, start_run)
     return patched

@@ -13,6 +13,7 @@ import latent_preview
 from ..samplers import schedules
 from .comfy_compat import fix_empty_latent, noise_for_start
 from .flow_models import is_flow_model
+from .samplers import is_rectiflow_sampler
 from .validation import RectiFlowNode
 
 CATEGORY = "sampling/rectiflow/inversion"
@@ -38,6 +39,14 @@ def guider_with_model(guider, model_patcher):
 def increasing(sigmas: torch.Tensor) -> torch.Tensor:
     sigmas = schedules.validate_sigmas(sigmas, "sigmas")
     return sigmas if sigmas[-1] > sigmas[0] else sigmas.flip(0)
+
+
+def check_inverting_sampler(sampler) -> None:
+    """ComfyUI's own samplers cannot start a run at sigma 0 (their first step divides by it): refuse them up front."""
+    if not is_rectiflow_sampler(sampler):
+        raise ValueError("sampler: RectiFlow Invert needs a RectiFlow sampler (RectiFlow Sampler Euler, RectiFlow "
+                         "Sampler Select or RectiFlow Sampler Adaptive); ComfyUI's own samplers (KSamplerSelect) "
+                         "divide by sigma = 0 at the start of an inversion and return NaN")
 
 
 def check_flow_model(model_patcher, input_name: str) -> None:
@@ -81,7 +90,8 @@ class Invert(RectiFlowNode):
             inputs=[
                 io.Guider.Input("guider", tooltip="Guider to invert with (BasicGuider or CFGGuider at cfg 1 invert "
                                                   "most faithfully)."),
-                io.Sampler.Input("sampler", tooltip="A RectiFlow sampler; ComfyUI's own samplers cannot start at 0."),
+                io.Sampler.Input("sampler", tooltip="A RectiFlow sampler (Euler, Select or Adaptive; not SDE); "
+                                                  "ComfyUI's own samplers cannot start at sigma 0 and are refused."),
                 io.Sigmas.Input("sigmas", tooltip="Schedule; a decreasing one is flipped to run 0 -> its largest sigma."),
                 io.Latent.Input("latent_image", tooltip="Clean latent to invert."),
             ],
@@ -93,6 +103,7 @@ class Invert(RectiFlowNode):
     @classmethod
     def execute(cls, guider, sampler, sigmas, latent_image) -> io.NodeOutput:
         check_flow_model(guider.model_patcher, "guider")
+        check_inverting_sampler(sampler)
         sigmas = increasing(sigmas)
         latent = fix_empty_latent(guider.model_patcher, latent_image)
         inverting = guider_with_model(guider, model_without_inverse_scaling(guider.model_patcher))

@@ -16,15 +16,12 @@ from ..samplers.solvers import (
     sample_flow_heun, sample_flow_rk3, sample_flow_rk4, sample_flow_sde,
 )
 from ..samplers.solvers.sde import DIFFUSION_SHAPES
-from .errors import quoted
+from .errors import NonFiniteLatentError, quoted
 from .validation import RectiFlowNode, check_finite
 
 CATEGORY = "sampling/rectiflow/samplers"
 SDE_DEFAULT_NOISE = 0.7
-
-
-class NonFiniteLatentError(FloatingPointError):
-    """A sampling step produced NaN or infinite values."""
+SOLVER_MARK = "rectiflow_solver"   # attribute set on the function of every RectiFlow SAMPLER
 
 
 def check_step_finite(solver_name: str, info: dict) -> None:
@@ -56,11 +53,48 @@ def with_interrupts(solver):
             raise NonFiniteLatentError(f"RectiFlow sampler {name}: the last step (to sigma {float(sigmas[-1]):.4g}) "
                                        "produced NaN or infinite values")
         return out
+    setattr(run, SOLVER_MARK, True)
     return run
 
 
-def rectiflow_ksampler(solver, **options) -> comfy.samplers.KSAMPLER:
-    return comfy.samplers.KSAMPLER(with_interrupts(solver), extra_options=options)
+def is_rectiflow_sampler(sampler) -> bool:
+    """True for a SAMPLER whose function is a RectiFlow solver (marked by with_interrupts)."""
+    return bool(getattr(getattr(sampler, "sampler_function", None), SOLVER_MARK, False))
+
+
+def runs_upwards(sigmas: torch.Tensor) -> bool:
+    return len(sigmas) > 1 and float(sigmas[-1]) > float(sigmas[0])
+
+
+class FlowKSampler(comfy.samplers.KSAMPLER):
+    """KSAMPLER for RectiFlow solvers. Decreasing sigmas run ComfyUI's KSAMPLER.sample unchanged.
+
+    Increasing sigmas (FlipSigmas, RectiFlow Invert) integrate data -> noise. KSAMPLER.sample would end such a run
+    with CONST's inverse_noise_scaling, latent / (1 - sigma): infinite at sigma 1, a rescaled state below it. Here
+    the run ends with the solver's state at the last sigma, as RectiFlow Invert returns it; the start is ComfyUI's
+    own noise_scaling, as in KSAMPLER.sample."""
+
+    def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
+               disable_pbar=False):
+        if not runs_upwards(sigmas):
+            return super().sample(model_wrap, sigmas, extra_args, callback, noise, latent_image, denoise_mask,
+                                  disable_pbar)
+        extra_args["denoise_mask"] = denoise_mask
+        model_k = comfy.samplers.KSamplerX0Inpaint(model_wrap, sigmas)
+        model_k.latent_image = latent_image
+        model_k.noise = noise
+        start = model_wrap.inner_model.model_sampling.noise_scaling(sigmas[0], noise, latent_image,
+                                                                    self.max_denoise(model_wrap, sigmas))
+        total_steps = len(sigmas) - 1
+        k_callback = None if callback is None else (
+            lambda info: callback(info["i"], info["denoised"], info["x"], total_steps))
+        return self.sampler_function(model_k, start, sigmas, extra_args=extra_args, callback=k_callback,
+                                     disable=disable_pbar, **self.extra_options)
+
+
+def rectiflow_ksampler(solver, **options) -> FlowKSampler:
+    """The SAMPLER every RectiFlow sampler node hands ComfyUI: `solver` wrapped by with_interrupts."""
+    return FlowKSampler(with_interrupts(solver), extra_options=options)
 
 
 class SamplerEuler(RectiFlowNode):
@@ -93,7 +127,8 @@ class SamplerSelect(RectiFlowNode):
             display_name="RectiFlow Sampler Select",
             category=CATEGORY,
             description="Any RectiFlow flow solver as a SAMPLER for SamplerCustom(Advanced) or RectiFlow Invert. "
-                        "Decreasing sigmas generate, increasing sigmas invert.",
+                        "Decreasing sigmas generate, increasing sigmas (RectiFlow Invert, or FlipSigmas in "
+                        "SamplerCustomAdvanced) invert and return the latent at the last sigma as it is.",
             inputs=[io.Combo.Input("solver", options=list(SOLVERS), default="ab2", tooltip=solver_tooltip())],
             outputs=[io.Sampler.Output(tooltip="SAMPLER for SamplerCustom(Advanced) or RectiFlow Invert.")],
         )

@@ -5,7 +5,7 @@ import torch
 from comfy_api.latest import io
 
 from ..samplers import schedules
-from .validation import RectiFlowNode
+from .validation import RectiFlowNode, check_finite
 
 CATEGORY = "sampling/rectiflow/schedules"
 
@@ -37,6 +37,7 @@ class FlowShiftScheduler(RectiFlowNode):
 
     @classmethod
     def execute(cls, steps: int, shift: float) -> io.NodeOutput:
+        check_finite(shift=shift)
         return shift_schedule_output(schedules.flow_shift_sigmas(steps, shift))
 
 
@@ -66,6 +67,7 @@ class FluxShiftScheduler(RectiFlowNode):
 
     @classmethod
     def execute(cls, steps: int, width: int, height: int, base_shift: float, max_shift: float) -> io.NodeOutput:
+        check_finite(base_shift=base_shift, max_shift=max_shift)
         tokens = (width // 16) * (height // 16)
         mu = schedules.flux_shift(tokens, base_shift=base_shift, max_shift=max_shift)
         if not -MAX_FLUX_MU <= mu <= MAX_FLUX_MU:
@@ -91,6 +93,7 @@ class LinearQuadraticScheduler(RectiFlowNode):
 
     @classmethod
     def execute(cls, steps: int, threshold_noise: float) -> io.NodeOutput:
+        check_finite(threshold_noise=threshold_noise)
         return shift_schedule_output(schedules.linear_quadratic_sigmas(steps, threshold_noise))
 
 
@@ -111,6 +114,7 @@ class BetaScheduler(RectiFlowNode):
 
     @classmethod
     def execute(cls, steps: int, alpha: float, beta: float) -> io.NodeOutput:
+        check_finite(alpha=alpha, beta=beta)
         return shift_schedule_output(schedules.beta_sigmas(steps, alpha, beta))
 
 

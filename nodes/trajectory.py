@@ -13,12 +13,12 @@ import comfy.sample
 import comfy.samplers
 import comfy.utils
 
-from ..samplers.trajectory import Trajectory, optimal_sigmas, reference_trajectory, straightness_report
+from ..samplers.trajectory import Trajectory, optimal_schedule, reference_trajectory, straightness_report
 from .comfy_compat import fix_empty_latent
 from .inversion import check_flow_model
 from .plots import straightness_plot
 from .schedules import steps_input
-from .validation import RectiFlowNode
+from .validation import RectiFlowNode, check_finite
 
 CATEGORY = "sampling/rectiflow/schedules"
 TRAJECTORY = io.Custom("RECTIFLOW_TRAJECTORY")
@@ -28,8 +28,20 @@ def trajectory_input():
     return TRAJECTORY.Input("trajectory", tooltip="Fine reference solve from a RectiFlow Reference Trajectory node.")
 
 
-def compute_reference(guider, latent_image: dict, seed: int, fine_steps: int) -> tuple[Trajectory, int]:
-    """(fine Heun trajectory of `guider` from seeded noise, model calls it cost), through ComfyUI's sampling path."""
+def reference_noise(noise, latent_image: dict, latent, seed: int) -> tuple:
+    """(noise tensor, seed) of a reference run: the NOISE input's own noise when given (as SamplerCustomAdvanced
+    draws it), else ComfyUI's seeded noise."""
+    if noise is None:
+        return comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index")), seed
+    drawn = noise.generate_noise({**latent_image, "samples": latent})
+    if tuple(drawn.shape) != tuple(latent.shape):
+        raise ValueError(f"noise: expected noise of the latent's shape {list(latent.shape)}, got {list(drawn.shape)}")
+    return drawn, int(getattr(noise, "seed", seed))
+
+
+def compute_reference(guider, latent_image: dict, seed: int, fine_steps: int, noise=None) -> tuple[Trajectory, int]:
+    """(fine Heun trajectory of `guider` from `noise` (a NOISE, or seeded noise when None), model calls it cost),
+    through ComfyUI's sampling path."""
     check_flow_model(guider.model_patcher, "guider")
     latent = fix_empty_latent(guider.model_patcher, latent_image)
     sampling = guider.model_patcher.get_model_object("model_sampling")
@@ -49,15 +61,17 @@ def compute_reference(guider, latent_image: dict, seed: int, fine_steps: int) ->
         recorded.append(reference_trajectory(counted, x, sigmas, extra_args, progress))
         return recorded[-1].states[-1].to(x)
 
-    noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
-    guider.sample(noise, latent, comfy.samplers.KSAMPLER(record), sigmas, seed=seed, disable_pbar=True)
+    start, seed = reference_noise(noise, latent_image, latent, seed)
+    guider.sample(start, latent, comfy.samplers.KSAMPLER(record), sigmas, seed=seed, disable_pbar=True)
+    recorded[-1].model_calls = calls[0]
     return recorded[-1], calls[0]
 
 
-def describe_reference(traj: Trajectory, model_calls: int, seed: int) -> str:
+def describe_reference(traj: Trajectory, model_calls: int, seed: int, from_noise_input: bool = False) -> str:
     steps, batch = len(traj.sigmas) - 1, traj.states.shape[1]
+    source = f"the noise input (seed {seed})" if from_noise_input else f"seed {seed}"
     return (f"reference trajectory: {steps} Heun steps, sigma {float(traj.sigmas[0]):.3g} -> "
-            f"{float(traj.sigmas[-1]):.3g}, batch {batch}, seed {seed}\n"
+            f"{float(traj.sigmas[-1]):.3g}, batch {batch}, noise from {source}\n"
             f"cost: {model_calls} model calls (one guider evaluation each), computed once while the inputs "
             f"are unchanged")
 
@@ -69,18 +83,24 @@ class ReferenceTrajectory(RectiFlowNode):
             node_id="RectiFlowReferenceTrajectory",
             display_name="RectiFlow Reference Trajectory",
             category=CATEGORY,
-            description="One fine Heun solve of the guided model from seeded noise, recording the state and velocity "
-                        "at every grid sigma. Feed it to Optimal Steps and the Straightness Inspector; ComfyUI "
-                        "reuses it between prompts while these inputs are unchanged.",
+            description="One fine Heun solve of the guided model from the given NOISE (or seeded noise), recording "
+                        "the state and velocity at every grid sigma. Feed it to Optimal Steps and the Straightness "
+                        "Inspector; ComfyUI reuses it between prompts while these inputs are unchanged.",
             inputs=[
                 io.Guider.Input("guider", tooltip="The guided model to study (model, conditioning and CFG)."),
                 io.Latent.Input("latent_image",
                                 tooltip="Empty latent giving the shape and batch of the reference run."),
                 io.Int.Input("noise_seed", default=0, min=0, max=0xffffffffffffffff, control_after_generate=True,
-                             tooltip="Seed of the reference noise; the result is deterministic for a seed."),
+                             tooltip="Seed of the reference noise when `noise` is not connected; the result is "
+                                     "deterministic for a seed."),
                 io.Int.Input("fine_steps", default=64, min=8, max=1000,
                              tooltip="Heun steps of the reference solve: 2 model calls each, 2 * fine_steps - 1 "
-                                     "in all (the last step into sigma 0 is an Euler step)."),
+                                     "in all (the last step into sigma 0 is an Euler step). Optimal Steps picks its "
+                                     "sigmas among these grid points, so more steps give it a finer choice."),
+                io.Noise.Input("noise", optional=True,
+                               tooltip="The NOISE you will sample with (e.g. the RandomNoise feeding "
+                                       "SamplerCustomAdvanced), so the schedule is optimised for that noise; "
+                                       "overrides noise_seed. Use the same latent_image as the sampler."),
             ],
             outputs=[
                 TRAJECTORY.Output(display_name="trajectory",
@@ -93,9 +113,10 @@ class ReferenceTrajectory(RectiFlowNode):
         )
 
     @classmethod
-    def execute(cls, guider, latent_image, noise_seed: int, fine_steps: int) -> io.NodeOutput:
-        traj, calls = compute_reference(guider, latent_image, noise_seed, fine_steps)
-        return io.NodeOutput(traj, describe_reference(traj, calls, noise_seed))
+    def execute(cls, guider, latent_image, noise_seed: int, fine_steps: int, noise=None) -> io.NodeOutput:
+        traj, calls = compute_reference(guider, latent_image, noise_seed, fine_steps, noise)
+        seed = noise_seed if noise is None else int(getattr(noise, "seed", noise_seed))
+        return io.NodeOutput(traj, describe_reference(traj, calls, seed, noise is not None))
 
 
 class OptimalSteps(RectiFlowNode):
@@ -107,9 +128,16 @@ class OptimalSteps(RectiFlowNode):
             category=CATEGORY,
             description="Chooses `steps` sigmas from a fine reference trajectory by dynamic programming so that "
                         "Euler jumps deviate least from it (Bellman optimal step sizes, arXiv 2312.16414). No model "
-                        "calls of its own.",
+                        "calls of its own; the report says what the reference cost. The sigmas are points of the "
+                        "reference's fine grid: a jump's error is measured exactly only where the reference holds a "
+                        "state and a velocity, so raise fine_steps there for a finer choice.",
             inputs=[trajectory_input(), steps_input(8)],
-            outputs=[io.Sigmas.Output(tooltip="steps + 1 sigmas from 1 to 0, a subset of the reference grid.")],
+            outputs=[io.Sigmas.Output(tooltip="steps + 1 strictly decreasing sigmas from the reference's first sigma "
+                                              "to 0, chosen among its fine grid points (where the error of a jump "
+                                              "is measured, not interpolated)."),
+                     io.String.Output(display_name="report",
+                                      tooltip="The chosen sigmas, their predicted Euler error against even spacing, "
+                                              "and how many model calls the reference cost.")],
         )
 
     @classmethod
@@ -118,7 +146,20 @@ class OptimalSteps(RectiFlowNode):
         if steps > fine_steps:
             raise ValueError(f"steps: expected at most the reference trajectory's fine_steps ({fine_steps}), "
                              f"got {steps}")
-        return io.NodeOutput(optimal_sigmas(trajectory, steps))
+        schedule = optimal_schedule(trajectory, steps)
+        text = describe_schedule(schedule, trajectory)
+        return io.NodeOutput(schedule.sigmas, text, ui={"text": [text]})
+
+
+def describe_schedule(schedule, trajectory: Trajectory) -> str:
+    fine_steps = len(trajectory.sigmas) - 1
+    shown = ", ".join(f"{float(s):.4f}" for s in schedule.sigmas)
+    calls = (f"{trajectory.model_calls} model calls" if trajectory.model_calls else "an unknown number of model calls")
+    return (f"optimal {len(schedule.indices) - 1} steps: sigmas {shown}\n"
+            f"chosen among the {fine_steps + 1} grid sigmas of the reference (fine_steps {fine_steps})\n"
+            f"predicted Euler error (summed mean squared jump error): {schedule.cost:.4g}, evenly spaced grid "
+            f"points: {schedule.even_cost:.4g}\n"
+            f"cost: the reference took {calls}, paid once while its inputs are unchanged; this node makes none")
 
 
 class StraightnessInspector(RectiFlowNode):
@@ -144,6 +185,7 @@ class StraightnessInspector(RectiFlowNode):
 
     @classmethod
     def execute(cls, trajectory: Trajectory, tolerance: float) -> io.NodeOutput:
+        check_finite(tolerance=tolerance)
         report = straightness_report(trajectory, tolerance)
         text = format_report(report)
         return io.NodeOutput(straightness_plot(report), report.recommended_steps, text,

@@ -57,6 +57,11 @@ class RectiFlowNode(io.ComfyNode):
     """io.ComfyNode whose widget values are checked when a prompt is queued."""
 
     @classmethod
+    def node_name(cls) -> str:
+        """The name users see on the node, for error messages raised while a run uses its output."""
+        return cls.define_schema().display_name
+
+    @classmethod
     def validate_inputs(cls, **inputs) -> bool | str:
         specs = {name: spec for section in cls.INPUT_TYPES().values() if isinstance(section, dict)
                  for name, spec in section.items()}

@@ -22,6 +22,7 @@ class Trajectory:
     sigmas: torch.Tensor  # [N + 1] grid, float64
     states: torch.Tensor  # [N + 1, B, ...] x at each grid sigma
     velocities: torch.Tensor  # [N, B, ...] v(x_i, s_i) for i < N
+    model_calls: int = 0  # guider evaluations the solve cost (0 when unknown)
 
 
 @torch.no_grad()
@@ -80,6 +81,23 @@ def optimal_sigmas(traj: Trajectory, steps: int) -> torch.Tensor:
 
 def path_cost(costs: torch.Tensor, indices: list[int]) -> float:
     return float(sum(costs[a, b] for a, b in zip(indices[:-1], indices[1:])))
+
+
+@dataclass
+class OptimalSchedule:
+    sigmas: torch.Tensor  # [steps + 1] float32, strictly decreasing, grid points of the reference
+    indices: list[int]  # their positions on the reference grid
+    cost: float  # summed Euler jump cost of the chosen steps
+    even_cost: float  # the same for the evenly spaced grid indices with as many steps
+
+
+def optimal_schedule(traj: Trajectory, steps: int) -> OptimalSchedule:
+    """The BOSS schedule (arXiv 2312.16414) for `steps` Euler steps with its cost and that of even grid spacing."""
+    costs = euler_jump_costs(traj)
+    indices = optimal_step_indices(costs, steps)
+    n = len(traj.sigmas) - 1
+    even = sorted({round(k * n / steps) for k in range(steps + 1)})
+    return OptimalSchedule(traj.sigmas[indices].float(), indices, path_cost(costs, indices), path_cost(costs, even))
 
 
 @dataclass

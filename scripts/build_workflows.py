@@ -171,15 +171,15 @@ def digits_quickstart() -> dict:
 
 def digits_optimal_steps() -> dict:
     """Few-step generation: 4 AB2 steps on Bellman-optimal sigmas, next to the straightness inspector's plot; both
-    read one reference trajectory, which ComfyUI computes once and caches."""
+    read one reference trajectory from the noise the sampler uses, which ComfyUI computes once and caches."""
     g = Graph()
     loader, pos, neg, latent = digits_inputs(g, 20)
     guider = g.node("CFGGuider", [3.0], [("GUIDER", "GUIDER")],
                     [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 0))
     reference = g.node("RectiFlowReferenceTrajectory", [0, "fixed", 64],
                        [("trajectory", "RECTIFLOW_TRAJECTORY"), ("report", "STRING")],
-                       [("guider", "GUIDER"), ("latent_image", "LATENT")], pos=(360, 180))
-    optimal = g.node("RectiFlowOptimalSteps", [4], [("SIGMAS", "SIGMAS")],
+                       [("guider", "GUIDER"), ("latent_image", "LATENT"), ("noise", "NOISE")], pos=(360, 180))
+    optimal = g.node("RectiFlowOptimalSteps", [4], [("SIGMAS", "SIGMAS"), ("report", "STRING")],
                      [("trajectory", "RECTIFLOW_TRAJECTORY")], pos=(360, 400))
     inspector = g.node("RectiFlowStraightnessInspector", [0.1],
                        [("plot", "IMAGE"), ("recommended_steps", "INT"), ("report", "STRING")],
@@ -189,13 +189,15 @@ def digits_optimal_steps() -> dict:
     link_cfg_inputs(g, loader, pos, neg, guider)
     g.link(guider, 0, reference, "guider")
     g.link(latent, 0, reference, "latent_image")
+    g.link(noise, 0, reference, "noise")
     for dst in (optimal, inspector):
         g.link(reference, 0, dst, "trajectory")
     sample_and_save(g, noise, guider, sampler, optimal, latent, "rectiflow_optimal_4_steps")
     save_plot = g.node("SaveImage", ["rectiflow_straightness"], [], [("images", "IMAGE")], pos=(1080, 400))
     g.link(inspector, 0, save_plot, "images")
-    cost = g.node("PreviewAny", [], [], [("source", "*")], pos=(720, 640), title="Reference cost (model calls)")
-    g.link(reference, 1, cost, "source")
+    cost = g.node("PreviewAny", [], [], [("source", "*")], pos=(720, 640),
+                  title="Optimal steps and reference cost (model calls)")
+    g.link(optimal, 1, cost, "source")
     return g.to_json()
 
 

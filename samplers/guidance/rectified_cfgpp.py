@@ -26,9 +26,14 @@ class RectifiedCFGPP:
         """Predictor-corrector step, model_fn(x, sigma) -> (v_c, v_u): predictor x_p = x + f (sigma' - sigma)
         v_c(x, sigma) at sigma_p = sigma + f (sigma' - sigma); corrector v = v_c(x, sigma) + w (v_c(x_p, sigma_p)
         - v_u(x_p, sigma_p)); x' = x + (sigma' - sigma) v. Costs two (cond, uncond) model calls, or one cond call
-        plus one pair when `cond_fn` (x, sigma) -> v_c is given."""
+        plus one pair when `cond_fn` (x, sigma) -> v_c is given. A predictor that lands on sigma 0 (f = 1 on the
+        last step) costs no call: v_c = v_u = -x_p there, so v = v_c(x, sigma)."""
         v_cond = cond_fn(x, sigma) if cond_fn is not None else model_fn(x, sigma)[0]
         sigma_p = sigma + self.predictor_fraction * (sigma_next - sigma)
+        if sigma_p == 0:
+            # At sigma 0 both velocities are exactly -x_p (docs/design.md section 1): the guidance term vanishes,
+            # and no model call is made (the model's x0 at sigma 0 gives 0/0).
+            return x + (sigma_next - sigma) * v_cond
         x_p = x + (sigma_p - sigma) * v_cond
         v_cond_p, v_uncond_p = model_fn(x_p, sigma_p)
         return x + (sigma_next - sigma) * (v_cond + self.w * (v_cond_p - v_uncond_p))

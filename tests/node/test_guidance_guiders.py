@@ -215,13 +215,13 @@ def test_schedule_position_and_run_restart(comfy):
 
 BAD_PARAMETERS = [
     ("RectiFlowGuiderSMCCFG", dict(w=-1.0), "w must be"),
-    ("RectiFlowGuiderSMCCFG", dict(w=math.nan), "w must be"),
+    ("RectiFlowGuiderSMCCFG", dict(w=math.nan), "^w: expected a finite number, got nan$"),
     ("RectiFlowGuiderSMCCFG", dict(lam=-0.5), "lam must be"),
-    ("RectiFlowGuiderSMCCFG", dict(k=math.inf), "k must be"),
+    ("RectiFlowGuiderSMCCFG", dict(k=math.inf), "^k: expected a finite number, got inf$"),
     ("RectiFlowGuiderSMCCFG", dict(switching="tanh", phi=0.0), "phi must be"),
     ("RectiFlowGuiderSMCCFG", dict(switching="bang"), "switching must be one of"),
     ("RectiFlowGuiderRAAG", dict(alpha=-1.0), "alpha must be"),
-    ("RectiFlowGuiderRAAG", dict(w_max=math.nan), "w_max must be"),
+    ("RectiFlowGuiderRAAG", dict(w_max=math.nan), "^w_max: expected a finite number, got nan$"),
     ("RectiFlowGuiderAPG", dict(momentum=1.0), "momentum must be"),
     ("RectiFlowGuiderLimitedInterval", dict(sigma_lo=0.9, sigma_hi=0.5), "sigma_lo must be <= sigma_hi"),
     ("RectiFlowGuiderCFGPP", dict(lam=1.5), "lam must be"),

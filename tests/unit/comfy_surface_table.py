@@ -86,6 +86,18 @@ SURFACE: list[Symbol] = [
            var="self.sampler_function", implements="(model, x, sigmas, extra_args=None, callback=None, disable=None, **options)"),
     Symbol("comfy.samplers.KSAMPLER.sample", "reads", "samplers/solvers.py _report: the callback dict",
            var="x", names=CALLBACK_KEYS),
+    # FlowKSampler (samplers.py): a KSAMPLER whose increasing-sigma runs skip CONST's inverse_noise_scaling
+    Symbol("comfy.samplers.KSAMPLER.sample", "method", "samplers.py FlowKSampler (super() for decreasing sigmas)",
+           calls=(C(8),), implements="(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, "
+                                     "denoise_mask=None, disable_pbar=False)"),
+    Symbol("comfy.samplers.KSAMPLER.sampler_function", "instance_attribute", "samplers.py FlowKSampler; "
+           "is_rectiflow_sampler reads its marker"),
+    Symbol("comfy.samplers.KSAMPLER.extra_options", "instance_attribute", "samplers.py FlowKSampler"),
+    Symbol("comfy.samplers.KSAMPLER.max_denoise", "method", "samplers.py FlowKSampler", calls=(C(2),)),
+    Symbol("comfy.samplers.KSamplerX0Inpaint", "class", "samplers.py FlowKSampler, as KSAMPLER.sample builds it",
+           calls=(C(2),)),
+    Symbol("comfy.samplers.KSAMPLER.sample", "keys", "samplers.py FlowKSampler sets what KSAMPLER.sample sets on "
+           "its KSamplerX0Inpaint", names=("latent_image", "noise", "denoise_mask", "noise_scaling")),
     Symbol("comfy.samplers.calculate_sigmas", "function", "solvers.py reference_for", calls=(C(3),)),
     Symbol("comfy.samplers.SCHEDULER_HANDLERS", "keys", "solvers.py reference_for (a dict: its keys)",
            names=("simple",)),

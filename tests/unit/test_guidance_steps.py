@@ -105,3 +105,37 @@ def test_rectified_cfgpp_predictor_can_use_a_cond_only_call():
     out = g.rectified_cfgpp_step(model_fn, x, 1.0, 0.5, w=2.0, cond_fn=cond_fn)
     torch.testing.assert_close(out, g.rectified_cfgpp_step(lambda y, s: (y + s, 2 * y), x, 1.0, 0.5, w=2.0))
     assert conds == [1.0] and pairs == [0.75]
+
+
+def paper_rectified_cfgpp(v_cond, v_uncond, x, sigmas, w):
+    """Rectified-CFG++ (arXiv 2510.07631, Alg. 1) at predictor fraction 1 with exact velocities: predictor
+    x_p = x + dt v_c(x, t), corrector v = v_c(x, t) + w (v_c(x_p, t + dt) - v_u(x_p, t + dt)), x' = x + dt v."""
+    for sigma, sigma_next in zip(sigmas[:-1].tolist(), sigmas[1:].tolist()):
+        dt = sigma_next - sigma
+        v = v_cond(x, sigma)
+        x_p = x + dt * v
+        x = x + dt * (v + w * (v_cond(x_p, sigma_next) - v_uncond(x_p, sigma_next)))
+    return x
+
+
+def test_rectified_cfgpp_at_predictor_fraction_one_reaches_sigma_zero_like_the_paper():
+    """The last predictor lands on sigma 0, where a velocity read from x0 is 0/0; the law uses the exact -x there."""
+    from rectiflow.models.analytic_flows import GaussianMixtureFlow
+
+    flow = GaussianMixtureFlow([[-2.0, 0.0], [2.0, 1.0], [0.0, -2.0]], std=0.3)
+    cond_weights = torch.tensor([[4.0, 0.0, 0.0]], dtype=D).log().clamp_min(-30).expand(6, 3)
+    v_cond = lambda y, s: flow.velocity(y, s, cond_weights)  # noqa: E731
+    v_uncond = lambda y, s: flow.velocity(y, s)  # noqa: E731
+
+    def through_x0(y, s):   # how the ComfyUI adapter reads velocities: v = (y - x0_hat) / sigma
+        return tuple((y - (y - s * v(y, s))) / s for v in (v_cond, v_uncond))
+
+    x = torch.randn(6, 2, dtype=D, generator=torch.Generator().manual_seed(3))
+    sigmas = torch.linspace(1, 0, 7, dtype=D)
+    law = g.RectifiedCFGPP(w=2.0, predictor_fraction=1.0)
+    ours = x
+    for sigma, sigma_next in zip(sigmas[:-1].tolist(), sigmas[1:].tolist()):
+        ours = law.step(through_x0, ours, sigma, sigma_next)
+    expected = paper_rectified_cfgpp(v_cond, v_uncond, x, sigmas, 2.0)
+    assert torch.isfinite(ours).all()
+    torch.testing.assert_close(ours, expected, rtol=1e-12, atol=1e-12)

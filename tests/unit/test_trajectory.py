@@ -3,8 +3,8 @@ import itertools
 
 import torch
 
-from rectiflow.samplers.trajectory import (Trajectory, euler_jump_costs, optimal_step_indices, path_cost,
-                                           reference_trajectory, straightness_report)
+from rectiflow.samplers.trajectory import (Trajectory, euler_jump_costs, optimal_schedule, optimal_step_indices,
+                                           path_cost, reference_trajectory, straightness_report)
 from test_flow_euler import gaussian_denoiser, gaussian_exact
 
 
@@ -56,3 +56,19 @@ def test_optimal_schedule_is_no_worse_than_uniform():
     for steps in (2, 4, 6, 8):
         uniform = list(range(0, 49, 48 // steps))
         assert path_cost(costs, optimal_step_indices(costs, steps)) <= path_cost(costs, uniform)
+
+
+def test_optimal_schedules_are_strictly_decreasing_grid_points_ending_at_zero():
+    from rectiflow.models.analytic_flows import GaussianMixtureFlow
+
+    flow = GaussianMixtureFlow([[-2.0, 0.0], [2.0, 1.0]], std=0.2)
+    x1 = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    grid = torch.linspace(1, 0, 13, dtype=torch.float64) ** 1.5
+    traj = reference_trajectory(flow.model, x1, grid)
+    for steps in range(1, 13):
+        schedule = optimal_schedule(traj, steps)
+        assert schedule.sigmas.shape == (steps + 1,) and schedule.sigmas.dtype == torch.float32
+        assert float(schedule.sigmas[0]) == 1.0 and float(schedule.sigmas[-1]) == 0.0
+        assert bool((schedule.sigmas.diff() < 0).all())
+        assert torch.equal(schedule.sigmas, grid[schedule.indices].float())
+        assert schedule.cost <= schedule.even_cost + 1e-15
