@@ -133,14 +133,19 @@ class FitResult:
     start_rmse: float  # coefficients fitted on the best starting schedule, before the time search
     start_schedule: str
     evaluations: int
+    search_rmse: float  # after the time search, before the global refinement of the coefficients
 
 
 def fit_solver(velocity: Velocity, data: FitData, nfe: int, evaluations: int,
-               start_schedules: dict[str, torch.Tensor], progress: Progress = None) -> FitResult:
+               start_schedules: dict[str, torch.Tensor], progress: Progress = None,
+               refine_iterations: int = 0) -> FitResult:
     """Coefficients by least squares and time steps by Nelder-Mead on the training data (LD3 + BNS, see module).
 
     start_schedules: named [nfe + 1] schedules from 1 to 0; the search starts on the one whose fitted solver has
-    the lowest training error. `evaluations` counts coefficient fits (each nfe model calls per batch) in all."""
+    the lowest training error. `evaluations` counts coefficient fits (each nfe model calls per batch) in all;
+    then `refine_iterations` Levenberg-Marquardt steps refine the coefficients for the final error (refine.py)."""
+    from .refine import refine_coefficients  # refine imports this module
+
     if nfe < 1:
         raise ValueError(f"nfe: expected at least 1 model call, got {nfe}")
     cache: dict[tuple, float] = {}
@@ -165,4 +170,5 @@ def fit_solver(velocity: Velocity, data: FitData, nfe: int, evaluations: int,
         best, best_rmse = nelder_mead(objective, starts[start_name], remaining, progress=progress)
     sigmas = sigmas_from_logits(torch.cat([torch.zeros(1, dtype=torch.float64), best]))
     solver, _ = fit_coefficients(velocity, sigmas, data)
-    return FitResult(solver, best_rmse, start_rmse, start_name, len(cache))
+    refined, train_rmse = refine_coefficients(velocity, solver, data, refine_iterations, progress)
+    return FitResult(refined, train_rmse, start_rmse, start_name, len(cache), best_rmse)

@@ -96,3 +96,12 @@ def test_learn_solver_reports_train_and_validation_error_and_the_fixed_solvers()
     assert report.val_rmse < report.curves["best fixed"][4] < report.curves["euler"][4]
     assert progress[-1][0] == progress[-1][1] and all(d <= t for d, t in progress)
     assert report.reference_calls > 0 and report.fit_calls > 0
+
+
+def test_global_refinement_lowers_the_final_error_and_keeps_sigmas():
+    start = torch.linspace(1, 0, 4, dtype=torch.float64)
+    fit = fit_solver(VELOCITY, TRAIN, 3, 4, {"uniform": start}, refine_iterations=2)
+    assert fit.train_rmse < 0.9 * fit.search_rmse
+    plain = fit_solver(VELOCITY, TRAIN, 3, 4, {"uniform": start})
+    torch.testing.assert_close(fit.solver.sigmas, plain.solver.sigmas, rtol=0, atol=0)
+    assert val_rmse(fit.solver) < val_rmse(plain.solver)
