@@ -81,7 +81,8 @@ def run_fit(guider, latent_image: dict, latent: torch.Tensor, noise_seed: int, n
     sampling = guider.model_patcher.get_model_object("model_sampling")
     scale = const_noise_scale(sampling)
     batch_index = latent_image.get("batch_index")
-    noises = [comfy.sample.prepare_noise(latent, noise_seed + k, batch_index) for k in range(train_batches + 1)]
+    noises = [comfy.sample.prepare_noise(latent, (noise_seed + k) % 2 ** 64, batch_index)
+              for k in range(train_batches + 1)]
     grid = comfy.samplers.calculate_sigmas(sampling, "simple", reference_steps).double()
     grid[0], grid[-1] = 1.0, 0.0
     pbar = comfy.utils.ProgressBar(1)
