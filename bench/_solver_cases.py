@@ -25,11 +25,14 @@ class Config:
     timing_nfe: int
     timing_repeats: int
     seed: int = 0
+    learned_iterations: int = 40  # RectiFlowLearnSolver's training budget (schedules tried)
+    learned_reference_steps: int = 32
 
 
 FULL = Config(nfes=(2, 3, 4, 6, 8, 12, 16, 32), points_2d=256, latents=16, digits_per_label=10, timing_nfe=16,
               timing_repeats=7)
-QUICK = Config(nfes=(2, 4, 8), points_2d=64, latents=2, digits_per_label=2, timing_nfe=8, timing_repeats=3)
+QUICK = Config(nfes=(2, 4, 8), points_2d=64, latents=2, digits_per_label=2, timing_nfe=8, timing_repeats=3,
+               learned_iterations=8, learned_reference_steps=16)
 
 
 # ---------------------------------------------------------------------------------------------------- samplers

@@ -11,6 +11,7 @@ from rectiflow.testing.comfy_host import REPO, pack_module
 from rectiflow.testing.comfy_models import digits_inputs
 
 from ._solver_cases import DIGITS_REFERENCE_RTOL, Config, adaptive_spec, builtin_specs, our_specs
+from ._solver_learned import learned_rows
 from ._solver_runs import Setup, generate, generation_sweep, make_setup, rmse
 
 
@@ -83,4 +84,6 @@ def digits_generation(setup: Setup, cfg: Config) -> tuple[list[dict], list[dict]
     judge = digits_judge(setup, cfg)
     baselines = digits_baselines(setup, judge, cfg)
     specs = our_specs(include_sde=True) + builtin_specs()
-    return generation_sweep(setup, specs, cfg.nfes, judge, {"case": "digits"}), baselines
+    learned = learned_rows(setup, judge, {"case": "digits"}, cfg.nfes, cfg.learned_iterations,
+                           cfg.learned_reference_steps)
+    return generation_sweep(setup, specs, cfg.nfes, judge, {"case": "digits"}) + learned, baselines

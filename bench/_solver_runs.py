@@ -142,7 +142,10 @@ def analytic_generation(case: AnalyticCase, setup: Setup, cfg: Config) -> list[d
     metrics = lambda x: {"rmse": rmse(x, reference), "wrong_mode": wrong_mode_share(case, x, modes)}  # noqa: E731
     tag = {"case": case.name, "data_rms": rmse(reference, torch.zeros_like(reference))}
     specs = our_specs(include_sde=False) + builtin_specs()
-    return generation_sweep(setup, specs, cfg.nfes, metrics, tag) + adaptive_rows(setup, metrics, tag)
+    from ._solver_learned import learned_rows  # imports this module
+
+    return (generation_sweep(setup, specs, cfg.nfes, metrics, tag) + adaptive_rows(setup, metrics, tag)
+            + learned_rows(setup, metrics, tag, cfg.nfes, cfg.learned_iterations, cfg.learned_reference_steps))
 
 
 # ---------------------------------------------------------------------------------------------- inversion sweep

@@ -41,6 +41,7 @@ from ._plots import line_chart, save_grid
 from ._report import write_section
 from ._solver_cases import FULL, QUICK, SCHEDULES, Config, analytic_cases
 from ._solver_digits import digits_generation, digits_setup
+from ._solver_learned import LEARNED_NFES, learned_goal
 from ._solver_runs import analytic_generation, analytic_inversion, analytic_setup, overhead_timing
 
 OUT = REPO / "bench" / "out"
@@ -136,8 +137,8 @@ def series(rows: list[dict], metric: str, x: str = "actual_nfe") -> dict[str, li
 
 def save_plots(gen_rows, inv_rows, digit_rows, name: str) -> list[Path]:
     dashed = {r["sampler"] for r in gen_rows + digit_rows if not r.get("ours")}
-    panels = [line_chart(f"{case}: terminal RMSE, {schedule} schedule", series(select(rows, schedule=schedule),
-              "rmse"), "actual NFE", "RMSE", dashed=dashed)
+    panels = [line_chart(f"{case}: terminal RMSE, {schedule} schedule", series(select(rows, schedule=schedule)
+              + select(rows, schedule="learned"), "rmse"), "actual NFE", "RMSE", dashed=dashed)
               for case, rows in (("2d", select(gen_rows, case="2d")),
                                  ("latent4x32x32", select(gen_rows, case="latent4x32x32")),
                                  ("digits (vs reference solve)", digit_rows))
@@ -165,6 +166,7 @@ def print_report(gen_rows, inv_rows, digit_rows, baselines, timings, goals, cfg:
             print(grid_table(select(rows, schedule=schedule), cfg.nfes, e("rmse"), f"{schedule} schedule") + "\n")
         print(simple_table(select(rows, schedule="adaptive"), [("sampler", "sampler"), ("actual NFE", "actual_nfe"),
                                                                ("RMSE", "rmse")], "adaptive (sigmas [1, 0])"))
+        print("\n" + learned_table(rows, cfg))
     for case in ("2d", "latent4x32x32"):
         rows = [r for r in select(inv_rows, case=case) if not r.get("attempt_only")]
         print(f"\n### {case}: inversion round-trip RMSE (RectiFlowInvert, then regenerate with its NOISE)\n")
@@ -184,11 +186,19 @@ def print_report(gen_rows, inv_rows, digit_rows, baselines, timings, goals, cfg:
         rows = select(digit_rows, schedule=schedule)
         print("\n" + grid_table(rows, cfg.nfes, acc_fd, f"accuracy / Frechet, {schedule} schedule"))
         print("\n" + grid_table(rows, cfg.nfes, e("rmse"), f"RMSE vs reference solve, {schedule} schedule"))
+    print("\n" + learned_table(digit_rows, cfg))
     print("\n" + simple_table(timings, [("sampler", "sampler"), ("actual NFE", "actual_nfe"),
                                         ("median s", "median_seconds"), ("s per call", "seconds_per_call"),
                                         ("ratio vs comfyui/euler", "ratio_vs_comfyui_euler")],
                               f"wall time per model call on digits ({cfg.timing_repeats} repeats, median)"))
     print_goals(goals)
+
+
+def learned_table(rows: list[dict], cfg: Config) -> str:
+    return grid_table(select(rows, schedule="learned"), [n for n in cfg.nfes if n in LEARNED_NFES],
+                      lambda r: fmt(r["rmse"]), "learned solver (RectiFlowLearnSolver on its own sigmas, fitted on "
+                      f"other noises: {cfg.learned_iterations} iterations, {cfg.learned_reference_steps} RK4 reference "
+                      "steps)")
 
 
 def attempt_text(row: dict) -> str:
@@ -212,6 +222,13 @@ def print_goals(goals: dict) -> None:
                                                    ("Euler schedule", "euler_schedule"),
                                                    ("gain (goal >= 10)", "gain"), ("met", "met")],
                               "inversion round trip vs Euler inversion"))
+    print("\n" + simple_table(goals["learned"], [
+        ("case", "case"), ("NFE", "nfe"), ("learned RMSE", "learned_rmse"), ("train RMSE", "train_rmse"),
+        ("validation RMSE", "val_rmse"), ("best ComfyUI (default)", "comfyui_default"), ("ratio", "ratio_default"),
+        ("best ComfyUI (optimal steps)", "comfyui_optimal"), ("ratio", "ratio_optimal"), ("met", "met"),
+        ("fit s", "fit_seconds"), ("fit model calls per sample", "fit_model_calls")],
+        "learned solver vs ComfyUI's best built-in on each schedule (goal: ratio <= 0.5 on both); train and "
+        "validation RMSE are the node's own, against its RK4 reference on training and held-out noises"))
     t = goals["overhead"]
     print(f"\noverhead: rectiflow/euler vs comfyui/euler per model call = {t['ratio']:.3f} (goal <= 1.03): "
           f"{'met' if t['met'] else 'not met'}")
@@ -223,7 +240,9 @@ def collect_goals(gen_rows, inv_rows, digit_rows, timings, cfg: Config) -> dict:
                   for case in ("2d", "latent4x32x32", "digits") for n in goal_nfes]
     inversion = [inversion_goal(inv_rows, case, n) for case in ("2d", "latent4x32x32") for n in cfg.nfes]
     ratio = select(timings, sampler="rectiflow/euler")[0]["ratio_vs_comfyui_euler"]
-    return {"generation": generation, "inversion": inversion, "overhead": {"ratio": ratio, "met": ratio <= 1.03}}
+    learned = [learned_goal(gen_rows + digit_rows, case, n) for case in ("2d", "latent4x32x32", "digits")
+               for n in goal_nfes]
+    return {"generation": generation, "inversion": inversion, "learned": learned, "overhead": {"ratio": ratio, "met": ratio <= 1.03}}
 
 
 def main(argv=None) -> None:
