@@ -1,6 +1,6 @@
 """Solver benchmark: RectiFlow flow solvers and schedules against ComfyUI's built-in samplers, at equal NFE.
 
-    .venv/bin/python -P -m rectiflow.bench.solvers            # full run (about 6 min on 2 CPU cores)
+    OMP_NUM_THREADS=1 .venv/bin/python -P -m rectiflow.bench.solvers   # full run (about 15 min, one thread)
     .venv/bin/python -P -m rectiflow.bench.solvers --quick    # smoke run (writes solvers_quick.* instead)
 
 Every run goes through ComfyUI's real path: BasicGuider + SamplerCustomAdvanced + a SAMPLER from
