@@ -12,8 +12,8 @@ import comfy.model_management
 import comfy.samplers
 
 from ..samplers.solvers import (
-    FINAL_STEPS, MAX_STEP_RATIO, SOLVERS, STARTS, sample_adams_bashforth, sample_flow_adaptive, sample_flow_euler,
-    sample_flow_heun, sample_flow_rk3, sample_flow_rk4, sample_flow_sde,
+    FINAL_STEPS, MAX_STEP_RATIO, SOLVERS, STARTS, check_adams_options, check_final_step, sample_adams_bashforth,
+    sample_flow_adaptive, sample_flow_euler, sample_flow_sde,
 )
 from ..samplers.solvers.sde import DIFFUSION_SHAPES
 from .errors import NonFiniteLatentError, quoted
@@ -225,13 +225,12 @@ class SamplerAdams(RectiFlowNode):
     @classmethod
     def execute(cls, order: int, start: str, max_step_ratio: float) -> io.NodeOutput:
         check_finite(max_step_ratio=max_step_ratio)
-        if start not in STARTS:
-            raise ValueError(f"start: {quoted(start)} is not a start method; expected one of {list(STARTS)}")
+        check_adams_options(order, start, max_step_ratio)
         return io.NodeOutput(rectiflow_ksampler(sample_adams_bashforth, order=order, start=start,
                                                 max_step_ratio=max_step_ratio))
 
 
-RUNGE_KUTTA = {"heun": sample_flow_heun, "rk3": sample_flow_rk3, "rk4": sample_flow_rk4}
+RUNGE_KUTTA = {name: SOLVERS[name].function for name in ("heun", "rk3", "rk4")}
 
 
 class SamplerRungeKutta(RectiFlowNode):
@@ -259,8 +258,7 @@ class SamplerRungeKutta(RectiFlowNode):
     def execute(cls, method: str, final_step: str) -> io.NodeOutput:
         if method not in RUNGE_KUTTA:
             raise ValueError(f"method: {quoted(method)} is not a method; expected one of {list(RUNGE_KUTTA)}")
-        if final_step not in FINAL_STEPS:
-            raise ValueError(f"final_step: {quoted(final_step)} is not an option; expected one of {list(FINAL_STEPS)}")
+        check_final_step(final_step)
         return io.NodeOutput(rectiflow_ksampler(RUNGE_KUTTA[method], final_step=final_step))
 
 

@@ -23,12 +23,12 @@ from .adaptive import SolverBudgetError, bogacki_shampine_step, sample_flow_adap
 from .core import Callback, NoiseSampler, Step, Velocity, compute_dtype, flow_velocity
 from .fireflow import sample_fireflow
 from .multistep import (
-    MAX_STEP_RATIO, STARTS, adams_increment, sample_adams_bashforth, sample_flow_ab2, sample_flow_ab3,
+    MAX_STEP_RATIO, STARTS, adams_increment, check_adams_options, sample_adams_bashforth, sample_flow_ab2, sample_flow_ab3,
     sample_flow_pc, usable_order,
 )
 from .one_step import (
     FINAL_STEPS, HEUN, KUTTA3, MIDPOINT, RK4, ButcherTableau, euler_step, explicit_rk_step, rf_solver_step,
-    rf_solver_step_midpoint, runge_kutta_step,
+    rf_solver_step_midpoint, runge_kutta_step, check_final_step,
     sample_flow_euler, sample_flow_heun, sample_flow_rk3, sample_flow_rk4, sample_rf_solver,
 )
 from .registry import SOLVERS, SolverInfo
@@ -37,9 +37,9 @@ from .sde import DIFFUSION_SHAPES, sample_flow_sde
 __all__ = [
     "SOLVERS", "SolverInfo", "SolverBudgetError", "Callback", "NoiseSampler", "Step", "Velocity", "compute_dtype",
     "flow_velocity", "euler_step", "sample_flow_euler", "ButcherTableau", "HEUN", "MIDPOINT", "KUTTA3", "RK4",
-    "explicit_rk_step", "runge_kutta_step", "FINAL_STEPS", "sample_flow_heun", "sample_flow_rk3", "sample_flow_rk4",
+    "explicit_rk_step", "runge_kutta_step", "FINAL_STEPS", "check_final_step", "sample_flow_heun", "sample_flow_rk3", "sample_flow_rk4",
     "rf_solver_step", "rf_solver_step_midpoint", "sample_rf_solver", "sample_fireflow", "STARTS",
-    "MAX_STEP_RATIO", "usable_order", "sample_adams_bashforth", "adams_increment",
+    "MAX_STEP_RATIO", "usable_order", "check_adams_options", "sample_adams_bashforth", "adams_increment",
     "sample_flow_ab2", "sample_flow_ab3", "sample_flow_pc", "bogacki_shampine_step", "sample_flow_adaptive",
     "DIFFUSION_SHAPES", "sample_flow_sde",
 ]

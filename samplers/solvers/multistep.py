@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..messages import quoted
 from .core import Callback, combine, prepare, report_step
 from .one_step import HEUN, check_final_step, explicit_rk_step
 
@@ -50,13 +51,24 @@ def usable_order(steps: list[float], order: int, max_step_ratio: float) -> int:
     return usable
 
 
-def check_adams_options(order: int, start: str, max_step_ratio: float) -> None:
-    if order not in (1, 2, 3):
-        raise ValueError(f"order: expected 1, 2 or 3 for Adams-Bashforth, got {order!r}")
-    if start not in STARTS:
-        raise ValueError(f"start: expected one of {STARTS} for the first step, got {start!r}")
+def step_sizes(history: list[tuple[float, torch.Tensor]], end: float) -> list[float]:
+    """The steps between the history's sigmas and on to `end`: what `usable_order` judges."""
+    nodes = [sigma for sigma, _ in history] + [end]
+    return [b - a for a, b in zip(nodes[:-1], nodes[1:])]
+
+
+def check_step_ratio(max_step_ratio: float) -> None:
     if not max_step_ratio >= 1.0:  # also refuses NaN
-        raise ValueError(f"max_step_ratio: expected a number >= 1, got {max_step_ratio!r}")
+        raise ValueError(f"max_step_ratio: expected a number >= 1, got {quoted(max_step_ratio)}")
+
+
+def check_adams_options(order: int, start: str, max_step_ratio: float) -> None:
+    """Raise naming the first bad option (messages quote the value: nodes pass them on unchanged)."""
+    if order not in (1, 2, 3):
+        raise ValueError(f"order: expected 1, 2 or 3 for Adams-Bashforth, got {quoted(order)}")
+    if start not in STARTS:
+        raise ValueError(f"start: {quoted(start)} is not a start method; expected one of {list(STARTS)}")
+    check_step_ratio(max_step_ratio)
 
 
 @torch.no_grad()
@@ -74,16 +86,14 @@ def sample_adams_bashforth(model, x: torch.Tensor, sigmas: torch.Tensor, extra_a
     out_dtype = x.dtype
     x, sigmas, velocity = prepare(model, x, sigmas, extra_args)
     history: list[tuple[float, torch.Tensor]] = []
-    steps: list[float] = []
     for i in range(len(sigmas) - 1):
         v, denoised = velocity(x, sigmas[i])
         report_step(callback, i, x, sigmas[i], sigmas[i], denoised)
         history = (history + [(float(sigmas[i]), v)])[-order:]
-        steps = (steps + [float(sigmas[i + 1] - sigmas[i])])[-order:]
         if i == 0 and start == "heun" and order > 1:
             x = explicit_rk_step(velocity, x, sigmas[0], sigmas[1], v, HEUN)
             continue
-        used = usable_order(steps, len(history), max_step_ratio)
+        used = usable_order(step_sizes(history, float(sigmas[i + 1])), len(history), max_step_ratio)
         x = x + adams_increment(history[-used:], float(sigmas[i]), float(sigmas[i + 1]))
     return x.to(out_dtype)
 
@@ -126,12 +136,11 @@ def sample_flow_pc(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dic
     "denoised", the uncorrected step, is the default).
     Where a step is more than max_step_ratio times the previous one, predictor and corrector drop one order.
     """
-    check_adams_options(3, "euler", max_step_ratio)
+    check_step_ratio(max_step_ratio)
     check_final_step(final_step)
     out_dtype = x.dtype
     x, sigmas, velocity = prepare(model, x, sigmas, extra_args)
     history: list[tuple[float, torch.Tensor]] = []
-    steps: list[float] = []
     x_start = x
     last = len(sigmas) - 1
     for i in range(last + 1):
@@ -140,14 +149,14 @@ def sample_flow_pc(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dic
         sigma = float(sigmas[i])
         v, denoised = velocity(x, sigmas[i])
         if history:  # corrector for the step history[-1] -> sigma, using the new evaluation
-            nodes = history[-usable_order(steps, len(history), max_step_ratio):] + [(sigma, v)]
+            used = usable_order(step_sizes(history, sigma), len(history), max_step_ratio)
+            nodes = history[-used:] + [(sigma, v)]
             x = x_start + adams_increment(nodes, history[-1][0], sigma)
         if i == last:
             break
         history = (history + [(sigma, v)])[-2:]
-        steps = (steps + [float(sigmas[i + 1]) - sigma])[-2:]
         report_step(callback, i, x, sigmas[i], sigmas[i], denoised)
         x_start = x
-        x = x + adams_increment(history[-usable_order(steps, len(history), max_step_ratio):], sigma,
-                                float(sigmas[i + 1]))
+        used = usable_order(step_sizes(history, float(sigmas[i + 1])), len(history), max_step_ratio)
+        x = x + adams_increment(history[-used:], sigma, float(sigmas[i + 1]))
     return x.to(out_dtype)

@@ -6,6 +6,7 @@ from functools import partial
 
 import torch
 
+from ..messages import quoted
 from .core import Callback, Step, Velocity, combine, prepare, report_step
 
 
@@ -81,7 +82,7 @@ def runge_kutta_step(velocity: Velocity, x: torch.Tensor, sigma: torch.Tensor, s
 
 def check_final_step(final_step: str) -> None:
     if final_step not in FINAL_STEPS:
-        raise ValueError(f"final_step: expected one of {FINAL_STEPS}, got {final_step!r}")
+        raise ValueError(f"final_step: {quoted(final_step)} is not an option; expected one of {list(FINAL_STEPS)}")
 
 
 def _sample_runge_kutta(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None, callback: Callback,
