@@ -120,6 +120,15 @@ def require_flow_model(model) -> None:
                          f"model, got model sampling {type(model.get_model_object('model_sampling')).__name__}")
 
 
+def require_negative(guider, node: str) -> None:
+    """A patch's law needs the uncond prediction; a guider without a negative (BasicGuider) has none, and ComfyUI
+    would fail inside its own cfg_function with a NoneType error."""
+    conds = getattr(guider, "conds", None) or {}
+    if conds.get("negative") is None:
+        raise ValueError(f"{node}: needs a negative conditioning, and the guider {type(guider).__name__} has none "
+                         "(BasicGuider passes only a positive). Sample with KSampler, or CFGGuider with a negative")
+
+
 def patch_model(model, law: GuidanceLaw, node: str = "RectiFlow patch"):
     """A clone of `model` whose sampler_cfg_function applies `law` on top of the one already there; `node` (the
     node's display name) is named when the guided prediction is not finite.
@@ -135,6 +144,7 @@ def patch_model(model, law: GuidanceLaw, node: str = "RectiFlow patch"):
         return run, guidance_step(args["input"], args["sigma"], options, run)
 
     def start_run(executor, *args, **kwargs):
+        require_negative(executor.class_obj, node)
         options = executor.class_obj.model_options.setdefault("transformer_options", {})
         options[RUNS_KEY] = {**options.get(RUNS_KEY, {}), uid: RunState(law)}
         return executor(*args, **kwargs)

@@ -1,4 +1,5 @@
 """MODEL patches for KSampler: neutral settings, chaining with each other and with ComfyUI's own hooks, state reset."""
+import pytest
 import torch
 
 from rectiflow.testing.comfy_host import run_node
@@ -82,3 +83,11 @@ def test_patching_leaves_the_input_model_alone(comfy):
     patch_raag(patch_smc(model))
     assert "sampler_cfg_function" not in model.model_options
     assert not model.wrappers
+
+
+def test_patch_under_basic_guider_asks_for_a_negative(comfy):
+    """BasicGuider has no negative, so no uncond exists for RAAG/SMC: a clear error, not a NoneType failure."""
+    for patched in (patch_raag(digits_model()), patch_smc(digits_model())):
+        basic = run_node("BasicGuider", model=patched, conditioning=labels_cond(ALL_LABELS))[0]
+        with pytest.raises(ValueError, match="needs a negative conditioning.*BasicGuider"):
+            sample_like_ksampler(basic)
