@@ -153,9 +153,10 @@ class GuiderLimitedInterval(RectiFlowNode):
                         "in EDM sigmas, converted to flow sigmas s / (1 + s).",
             inputs=[*guider_inputs(), weight_input(4.0),
                     io.Float.Input("sigma_lo", default=round(lo, 4), min=0.0, max=1.0, step=SIGMA_STEP,
-                                   round=SIGMA_STEP, tooltip="Lower flow sigma of the guided interval."),
+                                   round=SIGMA_STEP, tooltip="Lower flow sigma of the guided interval, excluded: a step at exactly sigma_lo is not "
+                                           "guided (the paper's interval is (lo, hi])."),
                     io.Float.Input("sigma_hi", default=round(hi, 4), min=0.0, max=1.0, step=SIGMA_STEP,
-                                   round=SIGMA_STEP, tooltip="Upper flow sigma of the guided interval.")],
+                                   round=SIGMA_STEP, tooltip="Upper flow sigma of the guided interval, included.")],
             outputs=[guider_output()])
 
     @classmethod

@@ -21,9 +21,9 @@ def edm_sigma_to_flow(sigma_edm: float) -> float:
 
 @dataclass(frozen=True)
 class LimitedInterval:
-    """Limited-interval parameters, checked when built: weight w for sigma_lo <= sigma <= sigma_hi, 1 (conditional)
-    outside. Defaults are the paper's SD-XL interval; the paper's interval is (lo, hi] in EDM sigmas: convert its
-    bounds with edm_sigma_to_flow."""
+    """Limited-interval parameters, checked when built: weight w for sigma_lo < sigma <= sigma_hi (the paper's
+    half-open interval), 1 (conditional) outside. Defaults are the paper's SD-XL interval (lo, hi] in EDM sigmas,
+    converted with edm_sigma_to_flow (monotone, so the interval stays half-open)."""
     w: float = 4.0
     sigma_lo: float = edm_sigma_to_flow(EDM_INTERVAL[0])
     sigma_hi: float = edm_sigma_to_flow(EDM_INTERVAL[1])
@@ -39,8 +39,8 @@ class LimitedInterval:
     def inside(self, sigma: SigmaLike) -> bool | Tensor:
         """Whether sigma (float, or a bool tensor per element of a sigma tensor) is in the guided interval."""
         if isinstance(sigma, Tensor):
-            return (sigma >= self.sigma_lo) & (sigma <= self.sigma_hi)
-        return self.sigma_lo <= sigma <= self.sigma_hi
+            return (sigma > self.sigma_lo) & (sigma <= self.sigma_hi)
+        return self.sigma_lo < sigma <= self.sigma_hi
 
     def weight_at(self, sigma: SigmaLike, w: float | Tensor | None = None) -> float | Tensor:
         """eq. 2: w inside the interval, 1 outside; per-sample for a sigma tensor. `w` defaults to self.w."""

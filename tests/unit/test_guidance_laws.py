@@ -92,12 +92,13 @@ def test_rescale_in_x0_space():
 
 def test_limited_interval_weight_and_edm_conversion():
     assert g.interval_weight(4.0, 0.5, 0.2, 0.8) == 4.0
-    assert g.interval_weight(4.0, 0.2, 0.2, 0.8) == 4.0       # bounds inclusive
+    assert g.interval_weight(4.0, 0.2, 0.2, 0.8) == 1.0       # (lo, hi]: lo excluded, as in the paper
+    assert g.interval_weight(4.0, 0.8, 0.2, 0.8) == 4.0       # hi included
     assert g.interval_weight(4.0, 0.9, 0.2, 0.8) == 1.0
     assert g.interval_weight(4.0, 0.1, 0.2, 0.8) == 1.0
-    v_c, v_u = t([2.0], [2.0]), t([0.0], [0.0])
-    out = g.limited_interval_cfg(v_c, v_u, t(0.5, 0.9), w=4.0, sigma_lo=0.2, sigma_hi=0.8)
-    torch.testing.assert_close(out, t([8.0], [2.0]))         # per sample: w = 4 inside, 1 outside
+    v_c, v_u = t([2.0], [2.0], [2.0]), t([0.0], [0.0], [0.0])
+    out = g.limited_interval_cfg(v_c, v_u, t(0.5, 0.9, 0.2), w=4.0, sigma_lo=0.2, sigma_hi=0.8)
+    torch.testing.assert_close(out, t([8.0], [2.0], [2.0]))  # per sample: w = 4 inside, 1 outside and at lo
     assert g.edm_sigma_to_flow(1.0) == 0.5 and g.edm_sigma_to_flow(3.0) == 0.75
     assert g.edm_sigma_to_flow(math.inf) == 1.0
 
