@@ -283,8 +283,9 @@ class GuiderCFGMP(RectiFlowNode):
                         "Returned as the velocity whose Euler step lands on the paper's step (exact with Euler); "
                         "2 model passes per iteration; pre/post-cfg functions are not applied.",
             inputs=[*guider_inputs(), weight_input(4.0),
-                    io.Float.Input("switch_sigma", default=0.5, min=0.0, max=1.0, step=0.01, round=0.001,
-                                   tooltip="Project only while sigma > switch_sigma (official SD3.5 code: 0.5); "
+                    io.Float.Input("switch_sigma", default=0.6, min=0.0, max=1.0, step=0.01, round=0.001,
+                                   tooltip="Project only while sigma > switch_sigma (the official code's "
+                                           "time_threshold, 0.6 in both its SD3.5 and DiT demos); "
                                            "1 disables the projection (plain CFG)."),
                     io.Int.Input("iterations", default=3, min=0, max=50,
                                  tooltip="Fixed-point iterations per projected step (2 model passes each)."),

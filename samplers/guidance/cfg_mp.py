@@ -63,7 +63,7 @@ class CFGMP:
     Picard iteration (CFG-MP), m >= 1 Anderson AA(m) with `damping` (CFG-MP+); the H operator is used for
     sigma >= h_operator_sigma; iterations stop early when mean |g(z) - z| < tol."""
     w: float = 4.0
-    switch_sigma: float = 0.5
+    switch_sigma: float = 0.6
     iterations: int = 3
     anderson_window: int = 1
     damping: float = 1.0
@@ -119,7 +119,7 @@ def cfg_mp_project(cond_fn: VelocityFn, uncond_fn: VelocityFn, x: Tensor, sigma:
 
 
 def cfg_mp_step(cond_fn: VelocityFn, uncond_fn: VelocityFn, x: Tensor, sigma: float, sigma_next: float, *,
-                w: float, switch_sigma: float = 0.5, iterations: int = 3, anderson_window: int = 1,
+                w: float, switch_sigma: float = 0.6, iterations: int = 3, anderson_window: int = 1,
                 damping: float = 1.0, ridge: float = 1e-4, tol: float = 1e-6, h_operator_sigma: float = 0.95) -> Tensor:
     """CFG-MP / MP+ step (arXiv 2601.21892) with its parameters and sigmas checked: see CFGMP.step."""
     law = CFGMP(w, switch_sigma, iterations, anderson_window, damping, ridge, tol, h_operator_sigma)
