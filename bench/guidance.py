@@ -121,7 +121,7 @@ def guider_settings(w: float) -> dict[str, tuple[str, dict]]:
         "RAAG a3": ("RectiFlowGuiderRAAG", {"w_max": w, "alpha": 3.0}),
         "SMC-CFG": ("RectiFlowGuiderSMCCFG", {"w": w, "lam": 5.0, "k": 0.2, "warmup_steps": 0, "switching": "sign",
                                               "phi": 0.1}),
-        "CFG-Zero*": ("RectiFlowGuiderCFGZeroStar", {"w": w, "zero_init_steps": 1, "optimized_scale": True}),
+        "CFG-Zero*": ("RectiFlowGuiderCFGZeroStar", {"w": w, "zeroed_steps": 1, "optimized_scale": True}),
         "APG": ("RectiFlowGuiderAPG", {"w": w, "momentum": -0.5, "norm_threshold": 0.0, "eta": 0.0}),
         "Interval": ("RectiFlowGuiderLimitedInterval", {"w": w, "sigma_lo": 0.2188, "sigma_hi": 0.8442}),
         "Rescale": ("RectiFlowGuiderRescale", {"w": w, "phi": 0.7, "space": "v"}),
@@ -224,7 +224,7 @@ def timing(per_label: int, steps: int, repeats: int) -> list[dict]:
     sampler = run_node("RectiFlowSamplerEuler")[0]
     extra_calls = ("Interval", "Rectified-CFG++", "CFG-MP+")      # different NFE: not comparable here
     specs = {k: v for k, v in guider_settings(3.0).items() if k not in extra_calls}
-    specs["CFG-Zero*"] = ("RectiFlowGuiderCFGZeroStar", {"w": 3.0, "zero_init_steps": 0, "optimized_scale": True})
+    specs["CFG-Zero*"] = ("RectiFlowGuiderCFGZeroStar", {"w": 3.0, "zeroed_steps": 0, "optimized_scale": True})
     best = {name: math.inf for name in specs}
     sample(build_guider(model, positive, negative, specs["CFG"]), 2, latent, 0, model, sampler)     # warm-up
     names = list(specs)

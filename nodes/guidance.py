@@ -97,21 +97,22 @@ class GuiderCFGZeroStar(RectiFlowNode):
         return io.Schema(
             node_id="RectiFlowGuiderCFGZeroStar", display_name="RectiFlow Guider CFG-Zero*", category=CATEGORY,
             description="CFG-Zero* (arXiv 2503.18886) in velocity space: s* = <v_c, v_u> / |v_u|^2 per sample, "
-                        "v = s* v_u + w (v_c - s* v_u); the first zero_init_steps output zero velocity (and skip "
+                        "v = s* v_u + w (v_c - s* v_u); the first zeroed_steps output zero velocity (and skip "
                         "the model's uncond pass).",
             inputs=[*guider_inputs(), weight_input(4.0),
-                    io.Int.Input("zero_init_steps", default=1, min=0, max=1000,
-                                 tooltip="Number of first steps with zero velocity (the official code's "
-                                         "zero_init_steps=0 zeroes one step, our 1)."),
+                    io.Int.Input("zeroed_steps", default=1, min=0, max=1000,
+                                 tooltip="How many first steps output zero velocity (0: none). The official code's "
+                                         "zero_steps / zero_init_steps K zeroes K + 1 steps: its 0 is 1 here. "
+                                         "Renamed from zero_init_steps so the two cannot be confused."),
                     io.Boolean.Input("optimized_scale", default=True,
                                      tooltip="Use the optimised scale s*; off forces s* = 1 (plain CFG).")],
             outputs=[guider_output()])
 
     @classmethod
-    def execute(cls, model, positive, negative, w: float, zero_init_steps: int,
+    def execute(cls, model, positive, negative, w: float, zeroed_steps: int,
                 optimized_scale: bool) -> io.NodeOutput:
         check_finite(w=w)
-        law = CFGZeroStarLaw(w, zero_init_steps, optimized_scale)
+        law = CFGZeroStarLaw(w, zeroed_steps, optimized_scale)
         return io.NodeOutput(law_guider(model, positive, negative, law, cls.node_name()))
 
 

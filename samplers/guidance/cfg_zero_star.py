@@ -22,21 +22,22 @@ class CFGZeroResult(NamedTuple):
 
 @dataclass(frozen=True)
 class CFGZeroStar:
-    """CFG-Zero* parameters, checked when built. zero_init_steps counts zeroed steps (the official code's
-    `zero_init_steps=0` zeroes one step, ours 1). optimized_scale=False forces s* = 1 (plain CFG)."""
+    """CFG-Zero* parameters, checked when built. zeroed_steps counts the zeroed first steps. The official
+    code's `zero_steps` (called zero_init_steps in its README) zeroes steps i <= zero_steps, one more: its 0 is our
+    1. optimized_scale=False forces s* = 1 (plain CFG)."""
     w: float = 4.0
-    zero_init_steps: int = 1
+    zeroed_steps: int = 1
     optimized_scale: bool = True
     eps: float = 1e-8
 
     def __post_init__(self):
         validate_weight(self.w)
-        check_int("zero_init_steps", self.zero_init_steps)
+        check_int("zeroed_steps", self.zeroed_steps)
         check_real("eps", self.eps, 0.0, lo_open=True)
 
     def zeroed(self, step: int) -> bool:
         """Whether step `step` outputs zero velocity (and needs no uncond pass)."""
-        return step < self.zero_init_steps
+        return step < self.zeroed_steps
 
     def guide(self, v_cond: Tensor, v_uncond: Tensor, step: int, w: float | Tensor | None = None) -> CFGZeroResult:
         """s* = <v_c, v_u> / |v_u|^2 (|v_u|^2 clamped to >= eps), v = s* v_u + w (v_c - s* v_u); v = 0 on zeroed
@@ -52,10 +53,10 @@ class CFGZeroStar:
         return CFGZeroResult(cfg_terms(v_cond, per_sample(scale, v_uncond) * v_uncond, w), scale)
 
 
-def cfg_zero_star(v_cond: Tensor, v_uncond: Tensor, step: int, *, w: float, zero_init_steps: int = 1,
+def cfg_zero_star(v_cond: Tensor, v_uncond: Tensor, step: int, *, w: float, zeroed_steps: int = 1,
                   optimized_scale: bool = True, eps: float = 1e-8) -> CFGZeroResult:
     """CFG-Zero* (arXiv 2503.18886) with its parameters checked: see CFGZeroStar.guide."""
     check_pair(v_cond, v_uncond)
-    law = CFGZeroStar(w, zero_init_steps, optimized_scale, eps)
+    law = CFGZeroStar(w, zeroed_steps, optimized_scale, eps)
     validate_step(step)
     return law.guide(v_cond, v_uncond, step)

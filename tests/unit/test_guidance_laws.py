@@ -58,17 +58,17 @@ def test_raag_alpha_zero_is_cfg_with_w_max_and_zero_uncond_is_guarded():
 def test_cfg_zero_star_hand_computation_and_zero_init():
     # <v_c, v_u> = 3 + 1 = 4, |v_u|^2 = 2 -> s* = 2; v = [2,2] + 3 ([3,1] - [2,2]) = [5, -1]
     v_c, v_u = t([3.0, 1.0]), t([1.0, 1.0])
-    out = g.cfg_zero_star(v_c, v_u, 1, w=3.0, zero_init_steps=1)
+    out = g.cfg_zero_star(v_c, v_u, 1, w=3.0, zeroed_steps=1)
     torch.testing.assert_close(out.scale, t(2.0), rtol=0, atol=0)
     torch.testing.assert_close(out.v, t([5.0, -1.0]), rtol=0, atol=0)
-    zeroed = g.cfg_zero_star(v_c, v_u, 0, w=3.0, zero_init_steps=1)
+    zeroed = g.cfg_zero_star(v_c, v_u, 0, w=3.0, zeroed_steps=1)
     assert torch.equal(zeroed.v, torch.zeros_like(v_c))
 
 
 def test_cfg_zero_star_without_zero_init_and_unit_scale_is_cfg():
     gen = torch.Generator().manual_seed(2)
     v_c, v_u = torch.randn(2, 5, dtype=D, generator=gen), torch.randn(2, 5, dtype=D, generator=gen)
-    out = g.cfg_zero_star(v_c, v_u, 0, w=4.5, zero_init_steps=0, optimized_scale=False)
+    out = g.cfg_zero_star(v_c, v_u, 0, w=4.5, zeroed_steps=0, optimized_scale=False)
     torch.testing.assert_close(out.v, v_u + 4.5 * (v_c - v_u), rtol=0, atol=1e-12)
 
 
@@ -139,3 +139,11 @@ def test_std_rescale_blends_towards_the_reference_std():
     torch.testing.assert_close(g.std_rescale(guided, reference, 0.5), t([[1.5, -1.5]]))
     v_c, v_u = t([[1.0, -1.0]]), t([[0.5, 0.0]])
     torch.testing.assert_close(g.std_rescale(g.cfg(v_c, v_u, 3.0), v_c, 0.7), g.rescale_cfg(v_c, v_u, w=3.0, phi=0.7))
+
+
+def test_cfg_zero_star_zeroed_steps_against_the_official_rule():
+    """Official pipelines zero step i when i <= zero_steps (and use_zero_init): its K is our zeroed_steps K + 1."""
+    for official_zero_steps in range(4):
+        law = g.CFGZeroStar(4.0, zeroed_steps=official_zero_steps + 1)
+        assert [law.zeroed(i) for i in range(8)] == [i <= official_zero_steps for i in range(8)]
+    assert not any(g.CFGZeroStar(4.0, zeroed_steps=0).zeroed(i) for i in range(8))

@@ -18,7 +18,7 @@ CASES = [
     ("cfg_zero negative w", lambda: g.cfg_zero_star(V, V, 0, w=-1.0), "w"),
     ("cfg_zero NaN w", lambda: g.cfg_zero_star(V, V, 0, w=NAN), "w"),
     ("cfg_zero bool w", lambda: g.cfg_zero_star(V, V, 0, w=True), "w"),
-    ("cfg_zero zero_init", lambda: g.cfg_zero_star(V, V, 0, w=2.0, zero_init_steps=-1), "zero_init_steps"),
+    ("cfg_zero zero_init", lambda: g.cfg_zero_star(V, V, 0, w=2.0, zeroed_steps=-1), "zeroed_steps"),
     ("cfg_zero step", lambda: g.cfg_zero_star(V, V, -1, w=2.0), "step"),
     ("raag alpha", lambda: g.raag(V, V, alpha=-1.0), "alpha"),
     ("raag w_max NaN", lambda: g.raag(V, V, w_max=NAN), "w_max"),
@@ -149,7 +149,7 @@ def test_per_call_cores_never_validate(monkeypatch):
 
 
 @pytest.mark.parametrize("build", [lambda: g.SMC(switching="\ud800"), lambda: g.RAAG(alpha="\u00e9"),
-                                   lambda: g.CFGZeroStar(zero_init_steps="\ud800")], ids=["choice", "real", "int"])
+                                   lambda: g.CFGZeroStar(zeroed_steps="\ud800")], ids=["choice", "real", "int"])
 def test_messages_quote_values_in_ascii(build):
     """ComfyUI's prompt worker dies logging a message it cannot encode (a lone surrogate): quote with ascii()."""
     with pytest.raises(ValueError) as info:
