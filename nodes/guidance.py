@@ -257,11 +257,14 @@ class GuiderRectifiedCFGPP(RectiFlowNode):
             description="Rectified-CFG++ (arXiv 2510.07631) predictor-corrector: a conditional predictor to "
                         "sigma + f (sigma' - sigma), then v = v_c(x) + w (v_c - v_u) at the predicted point. Returned "
                         "as the velocity whose Euler step lands on the paper's step (exact with Euler samplers); "
-                        "3 model passes per step; pre/post-cfg functions are not applied.",
+                        "3 model passes per step; pre/post-cfg functions are not applied. Unlike the official SD3 "
+                        "code, the corrector runs at the predicted sigma and the predicted point gets no 0.005 noise "
+                        "(deterministic sampling).",
             inputs=[*guider_inputs(),
-                    io.Float.Input("w", default=2.0, min=0.0, max=100.0, step=0.1, round=0.01,
-                                   tooltip="Guidance strength at the predicted point (CFG-equivalent weight 1 + w; "
-                                           "0 is the conditional flow)."),
+                    io.Float.Input("w", default=4.5, min=0.0, max=100.0, step=0.1, round=0.01,
+                                   tooltip="Guidance strength at the predicted point: v = v_c + w (v_c' - v_u'), the "
+                                           "official true_cfg (its demo's 4.5). Not CFG's w: the CFG-equivalent "
+                                           "weight is 1 + w; 0 is the conditional flow."),
                     io.Float.Input("predictor_fraction", default=0.5, min=0.01, max=1.0, step=0.01, round=0.001,
                                    tooltip="Predictor step as a fraction of the step (the paper's half step 0.5; "
                                            "the official SD3 code steps the full interval, 1.0).")],

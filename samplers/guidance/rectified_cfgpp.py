@@ -11,10 +11,13 @@ from .validation import check_real, scalar_sigma, validate_weight
 
 @dataclass(frozen=True)
 class RectifiedCFGPP:
-    """Rectified-CFG++ parameters, checked when built. predictor_fraction f = 0.5 is the paper's half step; the
-    official SD3 code steps the full dt (f = 1) but evaluates the corrector at the start time. The paper's time
-    schedule of w is not reproduced: build one law per w."""
-    w: float = 2.0
+    """Rectified-CFG++ parameters, checked when built. w is the official code's `true_cfg` (v = v_c + w (v_c' - v_u'),
+    CFG-equivalent 1 + w; its demo's 4.5 is the default). predictor_fraction f = 0.5 is the paper's half step; the
+    official SD3 code steps the full dt (f = 1), feeds the corrector the timestep t + dt with t on the 0-1000 scale
+    and dt on the 0-1 scale (so practically the start time), and adds N(0, 0.005^2) noise to the predicted point
+    while t > 0.1; here the corrector runs at the predicted sigma and no noise is added (sampling stays
+    deterministic). The paper's time schedule of w is not reproduced: build one law per w."""
+    w: float = 4.5
     predictor_fraction: float = 0.5
 
     def __post_init__(self):
