@@ -47,13 +47,23 @@ class GuiderRAAG(RectiFlowNode):
                     io.Float.Input("w_max", default=18.0, min=0.0, max=100.0, step=0.1, round=0.01,
                                    tooltip="Largest weight, reached where r = 0 (SD3.5 18, Qwen-Image 10)."),
                     io.Float.Input("alpha", default=12.0, min=0.0, max=100.0, step=0.1, round=0.01,
-                                   tooltip="Decay of w with the ratio r (SD3.5 12, Qwen-Image 8); 0 is CFG at w_max.")],
+                                   tooltip="Decay of w with the ratio r (SD3.5 12, Qwen-Image 8); 0 is CFG at w_max."),
+                    ratio_over_input()],
             outputs=[guider_output()])
 
     @classmethod
-    def execute(cls, model, positive, negative, w_max: float, alpha: float) -> io.NodeOutput:
+    def execute(cls, model, positive, negative, w_max: float, alpha: float,
+                ratio_over: str = "sample") -> io.NodeOutput:
         check_finite(w_max=w_max, alpha=alpha)
-        return io.NodeOutput(law_guider(model, positive, negative, RAAGLaw(w_max, alpha), cls.node_name()))
+        law = RAAGLaw(w_max, alpha, ratio_over=ratio_over)
+        return io.NodeOutput(law_guider(model, positive, negative, law, cls.node_name()))
+
+
+def ratio_over_input():
+    return io.Combo.Input("ratio_over", options=list(g.RATIO_SCOPES), default="sample", optional=True,
+                          tooltip="sample: r and w per sample, so each image in a batch gets its own weight (as "
+                                  "diffusers). batch: one r over the whole batch, as the official script does; the "
+                                  "two agree for batch size 1.")
 
 
 def smc_inputs() -> list:
@@ -312,19 +322,23 @@ class PatchRAAG(RectiFlowNode):
     def define_schema(cls):
         return io.Schema(
             node_id="RectiFlowPatchRAAG", display_name="RectiFlow Patch RAAG (KSampler)", category=CATEGORY,
-            description="RAAG as a MODEL patch for KSampler: the weight comes from w_max and alpha (the KSampler cfg "
-                        "is ignored) and is handed to any sampler_cfg_function already on the model, so patches chain.",
+            description="RAAG as a MODEL patch for KSampler: the weight comes from w_max and alpha and is handed to "
+                        "any sampler_cfg_function already on the model, so patches chain. The KSampler's cfg is "
+                        "ignored by the combination, but ComfyUI still hands that cfg (not RAAG's weight) to other "
+                        "nodes' hooks as cond_scale: post-cfg functions receive RAAG's guided result with "
+                        "cond_scale = the KSampler cfg.",
             inputs=[io.Model.Input("model", tooltip="Model to patch; its own cfg function (if any) stays inside."),
                     io.Float.Input("w_max", default=18.0, min=0.0, max=100.0, step=0.1, round=0.01,
                                    tooltip="Largest weight, reached where r = 0 (SD3.5 18, Qwen-Image 10)."),
                     io.Float.Input("alpha", default=12.0, min=0.0, max=100.0, step=0.1, round=0.01,
-                                   tooltip="Decay of w with r = |v_c - v_u| / |v_u| (SD3.5 12, Qwen-Image 8).")],
+                                   tooltip="Decay of w with r = |v_c - v_u| / |v_u| (SD3.5 12, Qwen-Image 8)."),
+                    ratio_over_input()],
             outputs=[io.Model.Output(tooltip="The model with RAAG chained onto its guidance.")])
 
     @classmethod
-    def execute(cls, model, w_max: float, alpha: float) -> io.NodeOutput:
+    def execute(cls, model, w_max: float, alpha: float, ratio_over: str = "sample") -> io.NodeOutput:
         check_finite(w_max=w_max, alpha=alpha)
-        return io.NodeOutput(patch_model(model, RAAGLaw(w_max, alpha), cls.node_name()))
+        return io.NodeOutput(patch_model(model, RAAGLaw(w_max, alpha, ratio_over=ratio_over), cls.node_name()))
 
 
 class PatchSMCCFG(RectiFlowNode):

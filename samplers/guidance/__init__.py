@@ -18,7 +18,7 @@ from .common import (CFGTerms, ModelFn, SigmaLike, VelocityFn, cfg, cfg_terms, p
                      unguided, velocity_to_eps, velocity_to_x0, x0_to_velocity)
 from .interval import EDM_INTERVAL, LimitedInterval, edm_sigma_to_flow, interval_weight, limited_interval_cfg
 from .memory import APGState, GuidanceState, RCFGState, SMCState, StepMemory
-from .raag import RAAG, RAAGResult, raag
+from .raag import RATIO_SCOPES, RAAG, RAAGResult, raag
 from .rcfg import RCFG_MODES, ResidualCFG, rcfg
 from .rectified_cfgpp import RectifiedCFGPP, rectified_cfgpp_step
 from .rescale import RESCALE_SPACES, Rescale, blend_std, rescale_cfg, std_rescale
@@ -29,8 +29,9 @@ from .validation import validate_sigma, validate_step, validate_weight
 
 __all__ = [
     "APG", "APGState", "CFGMP", "CFGPP", "CFGTerms", "CFGZeroResult", "CFGZeroStar", "EDM_INTERVAL", "GuidanceState",
-    "LimitedInterval", "MPProjection", "ModelFn", "RAAG", "RAAGResult", "RCFGState", "RCFG_MODES", "RESCALE_SPACES",
-    "RectifiedCFGPP", "Rescale", "ResidualCFG", "SCHEDULE_SHAPES", "SMC", "SMCMemory", "SMCResult", "SMCState",
+    "LimitedInterval", "MPProjection", "ModelFn", "RATIO_SCOPES", "RAAG", "RAAGResult", "RCFGState", "RCFG_MODES",
+    "RESCALE_SPACES", "RectifiedCFGPP", "Rescale", "ResidualCFG", "SCHEDULE_SHAPES", "SMC", "SMCMemory",
+    "SMCResult", "SMCState",
     "SWITCHING_VARIANTS", "SigmaLike", "StepMemory", "Switching", "SwitchingActivity", "VelocityFn", "WeightSchedule",
     "anderson_mix", "apg", "blend_std", "cfg", "cfg_mp_operator", "cfg_mp_project", "cfg_mp_step", "cfg_terms",
     "cfg_zero_star", "cfgpp_euler_step", "cfgpp_velocity", "cfgpp_x0_eps", "edm_sigma_to_flow", "interval_weight",

@@ -254,3 +254,16 @@ def test_guider_leaves_the_model_untouched(comfy):
     sample(guider("RectiFlowGuiderSMCCFG", model=model, **GUIDER_SETTINGS["RectiFlowGuiderSMCCFG"]), steps=3,
            batch=2, latent=empty_latent(2))
     assert model.model_options == before and "sampler_cfg_function" not in model.model_options
+
+
+def test_raag_ratio_over_batch_differs_only_for_batches(comfy):
+    """The official script's one-ratio-per-batch mode: a different result for a batch of 10 mixed labels, the same
+    for a batch of one; prompts without the (optional) input keep the per-sample default."""
+    settings = GUIDER_SETTINGS["RectiFlowGuiderRAAG"]
+    per_sample = sample(guider("RectiFlowGuiderRAAG", **settings))
+    assert torch.equal(per_sample, sample(guider("RectiFlowGuiderRAAG", **settings, ratio_over="sample")))
+    whole = sample(guider("RectiFlowGuiderRAAG", **settings, ratio_over="batch"))
+    assert (whole - per_sample).abs().max() > 1e-3
+    one = [sample(guider("RectiFlowGuiderRAAG", labels="3", **settings, ratio_over=mode), batch=1)
+           for mode in ("sample", "batch")]
+    torch.testing.assert_close(one[0], one[1])

@@ -1,6 +1,7 @@
 """Stateless guidance laws against hand computations on tiny tensors (float64)."""
 import math
 
+import pytest
 import torch
 
 from rectiflow.samplers import guidance as g
@@ -42,6 +43,20 @@ def test_raag_hand_computation_per_sample():
     torch.testing.assert_close(out.ratio, t(0.5, 0.0))
     torch.testing.assert_close(out.weight, t(w0, 5.0))
     torch.testing.assert_close(out.v.view(2, 2), t([3.0, 4.0 + 2.5 * w0], [1.0, 0.0]))
+
+
+def test_raag_ratio_over_the_batch_as_the_official_script():
+    # same tensors as above: over the batch |v_u| = sqrt(25 + 1), |delta| = 2.5 -> one r for both samples
+    v_u = t([3.0, 4.0], [1.0, 0.0]).view(2, 1, 1, 2)
+    v_c = t([3.0, 6.5], [1.0, 0.0]).view(2, 1, 1, 2)
+    out = g.raag(v_c, v_u, w_max=5.0, alpha=2.0, ratio_over="batch")
+    r = 2.5 / math.sqrt(26.0)
+    torch.testing.assert_close(out.ratio, t(r, r))
+    torch.testing.assert_close(out.weight, t(1 + 4 * math.exp(-2 * r), 1 + 4 * math.exp(-2 * r)))
+    one = g.raag(v_c[:1], v_u[:1], w_max=5.0, alpha=2.0, ratio_over="batch")
+    torch.testing.assert_close(one.weight, g.raag(v_c[:1], v_u[:1], w_max=5.0, alpha=2.0).weight)
+    with pytest.raises(ValueError, match="ratio_over"):
+        g.RAAG(ratio_over="image")
 
 
 def test_raag_alpha_zero_is_cfg_with_w_max_and_zero_uncond_is_guarded():
