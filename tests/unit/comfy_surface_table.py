@@ -39,7 +39,8 @@ def C(positional: int = 0, *keywords: str) -> Call:
 _MODULES = ["comfy.latent_formats", "comfy.model_base", "comfy.model_management", "comfy.model_patcher",
             "comfy.model_sampling", "comfy.patcher_extension", "comfy.sample", "comfy.samplers",
             "comfy.supported_models_base", "comfy.utils", "comfy_api.latest", "comfy_extras.nodes_custom_sampler",
-            "latent_preview", "nodes", "comfy", "folder_paths"]
+            "latent_preview", "nodes", "comfy", "folder_paths", "comfy.supported_models",
+            "comfy.ldm.modules.diffusionmodules.openaimodel"]
 _IO_TYPES = {"Boolean": "I", "Combo": "I", "Conditioning": "IO", "Float": "I", "Guider": "IO", "Image": "O",
              "Int": "IO", "Latent": "IO", "Model": "IO", "Noise": "IO", "Sampler": "IO", "Sigmas": "IO", "String": "IO"}
 
@@ -202,4 +203,29 @@ SURFACE: list[Symbol] = [
            calls=(C(5),)),
     Symbol("comfy_extras.nodes_custom_sampler.SamplerCustomAdvanced.execute", "reads",
            "solvers.py InvertedNoise: the NOISE protocol", var="noise", names=("generate_noise", "seed")),
+    # ---- reflow UNet loaders (reflow_unet.py): ComfyUI's own UNet, model classes, configs and key map
+    Symbol("comfy.ldm.modules.diffusionmodules.openaimodel.UNetModel", "class", "reflow_unet.py NegatedUNetModel"),
+    Symbol("comfy.ldm.modules.diffusionmodules.openaimodel.UNetModel.forward", "method",
+           "reflow_unet.py NegatedUNetModel (negates super().forward)", implements="(self, *args, **kwargs)"),
+    Symbol("comfy.model_base.BaseModel.__init__", "method", "reflow_unet.py NegatedOutputModel (cooperative base)",
+           calls=(C(2, "device", "unet_model"),),
+           implements="(self, model_config, model_type=None, device=None, unet_model=None)"),
+    Symbol("comfy.model_base.SDXL", "class", "reflow_unet.py MODEL_CLASSES, NegatedOutputSDXL",
+           calls=(C(1, "model_type", "device"),)),
+    Symbol("comfy.model_base.ModelType", "class", "reflow_unet.py model_type_of"),
+    Symbol("comfy.model_base.ModelType.EPS", "attribute", "reflow_unet.py"),
+    Symbol("comfy.model_base.ModelType.V_PREDICTION", "attribute", "reflow_unet.py model_type_of"),
+    Symbol("comfy.model_base.model_sampling", "function", "reflow_unet.py flow_model_sampling", calls=(C(2),)),
+    Symbol("comfy.model_sampling.V_PREDICTION", "class", "reflow_unet.py model_type_of"),
+    Symbol("comfy.supported_models.SD15", "class", "reflow_unet.py ReflowSD15 (subclassed)", calls=(C(1),)),
+    Symbol("comfy.supported_models.SDXL", "class", "reflow_unet.py ReflowSDXL (subclassed)", calls=(C(1),)),
+    Symbol("comfy.supported_models.SD15.unet_extra_config", "attribute", "reflow_unet.py ReflowSD15"),
+    Symbol("comfy.supported_models.SDXL.unet_extra_config", "attribute", "reflow_unet.py ReflowSDXL"),
+    Symbol("comfy.supported_models_base.BASE.unet_config", "instance_attribute", "reflow_delta.py base layout"),
+    Symbol("comfy.model_management.unet_dtype", "function", "reflow_unet.py model_config_for",
+           calls=(C(0, "model_params", "supported_dtypes", "weight_dtype"),)),
+    Symbol("comfy.model_management.unet_manual_cast", "function", "reflow_unet.py model_config_for", calls=(C(3),)),
+    Symbol("comfy.utils.unet_to_diffusers", "function", "reflow_unet.py, reflow_unet_read.py", calls=(C(1),)),
+    Symbol("comfy.utils.calculate_parameters", "function", "reflow_unet.py model_config_for", calls=(C(1),)),
+    Symbol("comfy.utils.weight_dtype", "function", "reflow_unet.py model_config_for", calls=(C(1),)),
 ]
