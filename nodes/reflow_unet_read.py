@@ -33,8 +33,8 @@ class DiffusersUNet:
 
 
 def display_name(path: Path) -> str:
-    """The last two path parts (a diffusers folder is often called just 'unet'), ASCII-quoted."""
-    return quoted("/".join(path.parts[-2:]))
+    """A file's name, or a folder's last two path parts (a diffusers folder is often just 'unet'), ASCII-quoted."""
+    return quoted("/".join(path.parts[-2:]) if path.is_dir() else path.name)
 
 
 def expected_layout(family: str, base: str) -> str:

@@ -6,6 +6,7 @@ no layer is zero and every output depends on every tensor.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -99,3 +100,35 @@ def record_timesteps(module: torch.nn.Module, log: list[float]):
         values = torch.as_tensor(t, dtype=torch.float64).flatten().unique().tolist()
         log.extend(v for v in values if not log or abs(log[-1] - v) > 1e-9)
     return module.register_forward_pre_hook(hook, with_kwargs=True)
+
+
+@contextlib.contextmanager
+def comfy_model_folder(kind: str, folder: Path):
+    """Let ComfyUI's folder_paths list `folder` under model folder `kind` ("diffusers", "diffusion_models")."""
+    import folder_paths
+
+    folder_paths.add_model_folder_path(kind, str(folder))
+    try:
+        yield folder
+    finally:
+        folder_paths.folder_names_and_paths[folder_paths.map_legacy(kind)][0].remove(str(folder))
+        folder_paths.filename_list_cache.pop(folder_paths.map_legacy(kind), None)
+
+
+def official_rf_sample(unet, noise: torch.Tensor, embedding: torch.Tensor, steps: int, guidance: float = 1.0,
+                       negative: torch.Tensor | None = None) -> torch.Tensor:
+    """The official InstaFlow / 2-RF loop (gnobitab/InstaFlow code/pipeline_rf.py), written out independently:
+    t_i = (1 - i/N) * 1000, v = unet(x, t_i), cfg v = v_neg + g (v_text - v_neg) when g > 1, x <- x + v / N."""
+    latents, dt = noise.clone(), 1.0 / steps
+    guided = guidance > 1.0
+    context = torch.cat([negative, embedding]) if guided else embedding
+    with torch.no_grad():
+        for i in range(steps):
+            t = (1.0 - i / steps) * 1000.0
+            model_input = torch.cat([latents] * 2) if guided else latents
+            v = unet(model_input, torch.ones(model_input.shape[0]) * t, encoder_hidden_states=context).sample
+            if guided:
+                v_neg, v_text = v.chunk(2)
+                v = v_neg + guidance * (v_text - v_neg)
+            latents = latents + dt * v
+    return latents

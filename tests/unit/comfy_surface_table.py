@@ -228,4 +228,13 @@ SURFACE: list[Symbol] = [
     Symbol("comfy.utils.unet_to_diffusers", "function", "reflow_unet.py, reflow_unet_read.py", calls=(C(1),)),
     Symbol("comfy.utils.calculate_parameters", "function", "reflow_unet.py model_config_for", calls=(C(1),)),
     Symbol("comfy.utils.weight_dtype", "function", "reflow_unet.py model_config_for", calls=(C(1),)),
+    Symbol("folder_paths.get_folder_paths", "function", "reflow_files.py unet_choices", calls=(C(1),)),
+    Symbol("folder_paths.get_full_path", "function", "reflow_files.py unet_choices", calls=(C(2),)),
+    Symbol("comfy.model_patcher.ModelPatcher.add_patches", "method", "reflow_delta.py merge_delta ('diff' patches)",
+           calls=(C(1, "strength_patch", "strength_model"),)),
+    Symbol("comfy.model_base.BaseModel.model_config", "instance_attribute", "reflow_conversion.py; reflow_delta.py"),
+    Symbol("comfy.model_sampling.ModelSamplingDiscreteFlow.set_parameters", "method",
+           "reflow_conversion.py rf_conversion (as ModelSamplingSD3)", calls=(C(0, "shift", "multiplier"),)),
+    Symbol("comfy.model_sampling.ModelSamplingDiscreteFlow.shift", "instance_attribute",
+           "test_reflow_nodes.py reads it (reflow_conversion.py RFConversion.shift is our own field)"),
 ]
