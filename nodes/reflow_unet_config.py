@@ -40,7 +40,7 @@ def per_level(value, levels: int, field: str, where: str) -> list:
     if isinstance(value, (list, tuple)):
         if len(value) != levels:
             raise ReflowCheckpointError(f"{where}: config {field} has {len(value)} entries, expected one per block "
-                                  f"({levels})")
+                                        f"({levels})")
         return list(value)
     return [value] * levels
 
@@ -51,11 +51,11 @@ def check_fixed_settings(config: dict, where: str) -> None:
         given = config.get(key, default)
         if given != default:
             raise ReflowCheckpointError(f"{where}: config {key} = {quoted(given)} is not supported; expected "
-                                  f"{default!r} (SD1.5/SDXL UNet layout, which ComfyUI's UNetModel implements)")
+                                        f"{default!r} (SD1.5/SDXL UNet layout, which ComfyUI's UNetModel implements)")
     only = config.get("only_cross_attention", False)
     if any(only) if isinstance(only, (list, tuple)) else only:
         raise ReflowCheckpointError(f"{where}: config only_cross_attention = {quoted(only)} is not supported; "
-                              "expected false")
+                                    "expected false")
 
 
 def block_flags(types: list, known: dict[str, bool], field: str, where: str) -> list[bool]:
@@ -63,7 +63,7 @@ def block_flags(types: list, known: dict[str, bool], field: str, where: str) -> 
     unknown = [t for t in types if t not in known]
     if unknown:
         raise ReflowCheckpointError(f"{where}: config {field} has {quoted(unknown[0])}; expected only "
-                              f"{' / '.join(known)}")
+                                    f"{' / '.join(known)}")
     return [known[t] for t in types]
 
 
@@ -76,8 +76,9 @@ def head_settings(channels: list[int], heads: list[int], attended: list[bool], w
         return {"num_heads": used[0][1], "num_head_channels": -1}
     if len({c // h for c, h in used}) == 1:
         return {"num_heads": -1, "num_head_channels": used[0][0] // used[0][1]}
-    raise ReflowCheckpointError(f"{where}: attention heads {heads} for block_out_channels {channels} give neither one "
-                          "head count nor one head width for every block; ComfyUI's UNetModel needs one of them")
+    raise ReflowCheckpointError(f"{where}: attention heads {heads} for block_out_channels {channels} give neither "
+                                "one head count nor one head width for every block; ComfyUI's UNetModel needs one "
+                                "of them")
 
 
 def addition_settings(config: dict, base: str, family: str, where: str) -> dict:
@@ -86,18 +87,19 @@ def addition_settings(config: dict, base: str, family: str, where: str) -> dict:
     if base == "sd15":
         if kind is not None:
             raise ReflowCheckpointError(f"{where}: is an SDXL-type UNet (addition_embed_type {quoted(kind)}), but "
-                                  f"{family} expects an SD1.5 UNet (no addition_embed_type)")
+                                        f"{family} expects an SD1.5 UNet (no addition_embed_type)")
         return {"adm_in_channels": None}
     if kind != "text_time":
-        raise ReflowCheckpointError(f"{where}: is an SD1.5-type UNet (addition_embed_type {quoted(kind)}), but {family} "
-                              "expects an SDXL UNet (addition_embed_type 'text_time')")
+        raise ReflowCheckpointError(f"{where}: is an SD1.5-type UNet (addition_embed_type {quoted(kind)}), but "
+                                    f"{family} expects an SDXL UNet (addition_embed_type 'text_time')")
     if config.get("addition_time_embed_dim") != SDXL_TIME_EMBED_DIM:
-        raise ReflowCheckpointError(f"{where}: addition_time_embed_dim {quoted(config.get('addition_time_embed_dim'))} "
-                              f"is not supported; expected {SDXL_TIME_EMBED_DIM} (SDXL)")
+        raise ReflowCheckpointError(f"{where}: addition_time_embed_dim "
+                                    f"{quoted(config.get('addition_time_embed_dim'))} is not supported; expected "
+                                    f"{SDXL_TIME_EMBED_DIM} (SDXL)")
     adm = config.get("projection_class_embeddings_input_dim")
     if not isinstance(adm, int) or adm <= 6 * SDXL_TIME_EMBED_DIM:
         raise ReflowCheckpointError(f"{where}: projection_class_embeddings_input_dim {quoted(adm)} is not an SDXL "
-                              f"text_time size (pooled text width + {6 * SDXL_TIME_EMBED_DIM})")
+                                    f"text_time size (pooled text width + {6 * SDXL_TIME_EMBED_DIM})")
     return {"adm_in_channels": adm, "num_classes": "sequential"}
 
 
@@ -121,7 +123,7 @@ def unet_config_from_diffusers(config: dict, *, base: str, family: str, where: s
     """ComfyUI's unet_config (openaimodel.UNetModel keyword arguments) for a diffusers UNet2DConditionModel config."""
     if config.get("_class_name", "UNet2DConditionModel") != "UNet2DConditionModel":
         raise ReflowCheckpointError(f"{where}: config.json describes a {quoted(config.get('_class_name'))}; "
-                              "expected a UNet2DConditionModel")
+                                    "expected a UNet2DConditionModel")
     check_fixed_settings(config, where)
     channels = int_list(config, "block_out_channels", where)
     levels = len(channels)
@@ -129,7 +131,7 @@ def unet_config_from_diffusers(config: dict, *, base: str, family: str, where: s
     up = block_flags(list(config.get("up_block_types", [])), UP_TYPES, "up_block_types", where)
     if len(down) != levels or len(up) != levels:
         raise ReflowCheckpointError(f"{where}: config has {len(down)} down and {len(up)} up blocks; expected "
-                              f"{levels} each (one per block_out_channels entry)")
+                                    f"{levels} each (one per block_out_channels entry)")
     if any(c % channels[0] for c in channels):
         raise ReflowCheckpointError(f"{where}: block_out_channels {channels} are not multiples of the first")
     res = per_level(config.get("layers_per_block", 2), levels, "layers_per_block", where)
@@ -182,8 +184,9 @@ def config_from_shapes(state_dict: dict, *, base: str, where: str) -> dict:
             "out_channels": int(state_dict["conv_out.weight"].shape[0]),
         }
     except (KeyError, StopIteration, IndexError) as e:
-        raise ReflowCheckpointError(f"{where}: cannot infer the UNet layout from its tensors (no {quoted(str(e))}); "
-                              "expected a complete diffusers UNet2DConditionModel state dict") from e
+        raise ReflowCheckpointError(f"{where}: cannot infer the UNet layout from its tensors "
+                                    f"(no {quoted(str(e))}); expected a complete diffusers UNet2DConditionModel "
+                                    "state dict") from e
     if "add_embedding.linear_1.weight" in state_dict:
         config.update(addition_embed_type="text_time", addition_time_embed_dim=SDXL_TIME_EMBED_DIM,
                       projection_class_embeddings_input_dim=int(state_dict["add_embedding.linear_1.weight"].shape[1]))
@@ -193,7 +196,8 @@ def config_from_shapes(state_dict: dict, *, base: str, where: str) -> dict:
     else:
         width = standard["head_channels"]
         if any(c % width for c in channels):
-            raise ReflowCheckpointError(f"{where}: block_out_channels {channels} are not multiples of {BASES[base]}'s "
-                                  f"standard head width {width}; put the model's diffusers config.json beside it")
+            raise ReflowCheckpointError(f"{where}: block_out_channels {channels} are not multiples of "
+                                        f"{BASES[base]}'s standard head width {width}; put the model's diffusers "
+                                        "config.json beside it as <name>.json")
         config["attention_head_dim"] = [c // width for c in channels]
     return config

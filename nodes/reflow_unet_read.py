@@ -100,7 +100,8 @@ def folder_weights(folder: Path, variant: str, where: str) -> dict[str, torch.Te
     """The state dict of a diffusers folder for `variant` ('' = the plain file), single or sharded."""
     tag = f".{variant}" if variant else ""
     single = folder / f"{WEIGHTS_STEM}{tag}.safetensors"
-    indexes = [folder / f"{WEIGHTS_STEM}.safetensors.index{tag}.json", folder / f"{WEIGHTS_STEM}{tag}.safetensors.index.json"]
+    indexes = [folder / f"{WEIGHTS_STEM}.safetensors.index{tag}.json",
+               folder / f"{WEIGHTS_STEM}{tag}.safetensors.index.json"]
     if single.is_file():
         return read_safetensors(single, where)
     for index in indexes:
@@ -195,5 +196,6 @@ def check_state_dict_fits(target: dict[str, torch.Tensor], given: dict[str, torc
     shapes = [k for k in target if tuple(target[k].shape) != tuple(given[k].shape)]
     if shapes:
         k = shapes[0]
-        raise ReflowCheckpointError(f"{where}: {len(shapes)} tensor(s) of the wrong shape, e.g. {quoted(names.get(k, k))} "
-                                    f"is {list(given[k].shape)}, expected {list(target[k].shape)}; {expected}")
+        raise ReflowCheckpointError(f"{where}: {len(shapes)} tensor(s) of the wrong shape, e.g. "
+                                    f"{quoted(names.get(k, k))} is {list(given[k].shape)}, expected "
+                                    f"{list(target[k].shape)}; {expected}")

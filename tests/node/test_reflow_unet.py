@@ -155,3 +155,16 @@ def test_read_unet_state_dict_maps_to_comfy_keys(unets, tmp_path):
     mapped, unet_config = ru.read_unet_state_dict(path, family_name="TestFamily", base="sd15", input_name="unet")
     model_keys = set(load(path).model.diffusion_model.state_dict())
     assert set(mapped) == model_keys and unet_config["context_dim"] == 32
+
+
+def test_sharded_folder_loads_and_a_shard_outside_the_folder_is_refused(unets, tmp_path):
+    unet = unets["sd15"]
+    folder = tmp_path / "sharded"
+    unet.save_pretrained(str(folder), safe_serialization=True, max_shard_size="300KB")
+    index = folder / "diffusion_pytorch_model.safetensors.index.json"
+    assert index.is_file() and len(list(folder.glob("*.safetensors"))) > 1
+    x, t, context = torch.randn((1, 4, 8, 8)), torch.tensor([700.0]), text_embedding(1)
+    torch.testing.assert_close(comfy_output(load(folder), x, t, context), diffusers_output(unet, x, t, context),
+                               rtol=1e-4, atol=1e-4)
+    index.write_text(index.read_text().replace('"diffusion_pytorch_model-00001', '"../diffusion_pytorch_model-00001'))
+    assert "expected .safetensors file names in the same folder" in error_text(folder)
