@@ -7,12 +7,13 @@ from .digits import DIGITS_NODES
 from .guidance import GUIDANCE_NODES
 from .inversion import INVERSION_NODES
 from .learned import LEARNED_NODES
+from .reflow_schedules import REFLOW_SCHEDULE_NODES
 from .samplers import SAMPLER_NODES
 from .schedules import SCHEDULE_NODES
 from .trajectory import TRAJECTORY_NODES
 
 ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES, *SCHEDULE_NODES, *INVERSION_NODES, *LEARNED_NODES,
-                                       *TRAJECTORY_NODES, *GUIDANCE_NODES]
+                                       *TRAJECTORY_NODES, *GUIDANCE_NODES, *REFLOW_SCHEDULE_NODES]
 
 
 class RectiFlowExtension(ComfyExtension):

@@ -16,6 +16,7 @@ from ..samplers.solvers import (
     sample_flow_adaptive, sample_flow_euler, sample_flow_sde,
 )
 from ..samplers.solvers.sde import DIFFUSION_SHAPES
+from .comfy_compat import is_velocity_flow
 from .errors import NonFiniteLatentError, quoted
 from .validation import RectiFlowNode, check_finite
 
@@ -66,6 +67,14 @@ def runs_upwards(sigmas: torch.Tensor) -> bool:
     return len(sigmas) > 1 and float(sigmas[-1]) > float(sigmas[0])
 
 
+def check_velocity_flow(model_sampling) -> None:
+    """RectiFlow's solvers read v = (x - x0_hat) / sigma: refuse models for which that is not the velocity."""
+    if not is_velocity_flow(model_sampling):
+        raise ValueError("sampler: RectiFlow solvers integrate flow models (ComfyUI's CONST convention, such as SD3, "
+                         "Flux, RectiFlow Load PeRFlow or the digits model); this model's sampling is "
+                         f"{type(model_sampling).__name__} (eps or v diffusion): use ComfyUI's own samplers for it")
+
+
 class FlowKSampler(comfy.samplers.KSAMPLER):
     """KSAMPLER for RectiFlow solvers. Decreasing sigmas run ComfyUI's KSAMPLER.sample unchanged.
 
@@ -76,6 +85,7 @@ class FlowKSampler(comfy.samplers.KSAMPLER):
 
     def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
                disable_pbar=False):
+        check_velocity_flow(model_wrap.inner_model.model_sampling)
         if not runs_upwards(sigmas):
             return super().sample(model_wrap, sigmas, extra_args, callback, noise, latent_image, denoise_mask,
                                   disable_pbar)
