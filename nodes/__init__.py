@@ -7,13 +7,17 @@ from .digits import DIGITS_NODES
 from .guidance import GUIDANCE_NODES
 from .inversion import INVERSION_NODES
 from .learned import LEARNED_NODES
+from .reflow_conversion import CONVERSION_NODES
+from .reflow_delta import DELTA_NODES
+from .reflow_loaders import LOADER_NODES
 from .reflow_schedules import REFLOW_SCHEDULE_NODES
 from .samplers import SAMPLER_NODES
 from .schedules import SCHEDULE_NODES
 from .trajectory import TRAJECTORY_NODES
 
 ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES, *SCHEDULE_NODES, *INVERSION_NODES, *LEARNED_NODES,
-                                       *TRAJECTORY_NODES, *GUIDANCE_NODES, *REFLOW_SCHEDULE_NODES]
+                                       *TRAJECTORY_NODES, *GUIDANCE_NODES, *LOADER_NODES, *CONVERSION_NODES,
+                                       *DELTA_NODES, *REFLOW_SCHEDULE_NODES]
 
 
 class RectiFlowExtension(ComfyExtension):

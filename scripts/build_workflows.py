@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from reflow_workflows import REFLOW_WORKFLOWS  # scripts/ is on the path when this file runs
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,7 +23,8 @@ WIDGET_HEIGHT = 32  # one widget row (a seed's "control after generate" is its o
 NODE_PADDING = 16
 NODE_WIDTH = 340
 TITLE_CHAR_WIDTH = 8  # a long title widens its node
-PREVIEW_HEIGHT = {"SaveImage": 280, "PreviewImage": 280, "PreviewAny": 140}  # room for what a run shows
+PREVIEW_HEIGHT = {"SaveImage": 280, "PreviewImage": 280, "PreviewAny": 140,  # room for what a run shows
+                  "Note": 300}  # room for a note's text
 COLUMN_GAP = 80
 ROW_GAP = 40
 # Canvas pixels from the window's top-left corner to the graph's top-left title corner when the file opens: the
@@ -283,6 +286,8 @@ WORKFLOWS = {"digits_quickstart.json": digits_quickstart, "digits_optimal_steps.
              "digits_learned_solver.json": digits_learned_solver,
              "guidance_raag_few_steps.json": guidance_raag_few_steps,
              "guidance_smc_inspector.json": guidance_smc_inspector}
+# Workflows that need downloaded checkpoints: workflows/real_models/, checked against /object_info but not run
+REAL_MODEL_DIR = "real_models"
 
 
 def main() -> None:
@@ -291,6 +296,10 @@ def main() -> None:
     for name, build in WORKFLOWS.items():
         (out / name).write_text(json.dumps(build(), indent=1) + "\n")
         print(f"wrote workflows/{name}")
+    (out / REAL_MODEL_DIR).mkdir(exist_ok=True)
+    for name, build in REFLOW_WORKFLOWS.items():
+        (out / REAL_MODEL_DIR / name).write_text(json.dumps(build(Graph), indent=1) + "\n")
+        print(f"wrote workflows/{REAL_MODEL_DIR}/{name}")
 
 
 if __name__ == "__main__":

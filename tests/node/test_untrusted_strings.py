@@ -36,7 +36,7 @@ def default_inputs(node_id: str) -> dict:
         if isinstance(kind, list):
             inputs[name] = options.get("default", kind[0])
         elif kind == "COMBO":
-            inputs[name] = options.get("default", options.get("options", [None])[0])
+            inputs[name] = options.get("default", (options.get("options") or [None])[0])   # a model list may be empty
         elif kind in ("INT", "FLOAT", "STRING", "BOOLEAN"):
             inputs[name] = options.get("default")
         else:

@@ -338,8 +338,9 @@ DUCK_TYPED = ["comfy.model_patcher.ModelPatcher", "comfy.samplers.CFGGuider", "c
               "comfy.model_base.BaseModel", "comfy.patcher_extension.WrapperExecutor", "comfy.utils.ProgressBar",
               "comfy_api.latest.io.NodeOutput", "comfy.supported_models_base.BASE", "comfy.latent_formats.LatentFormat"]
 # Attribute names the pack uses on its own objects that happen to match a ComfyUI member name
-# (GuidanceStep.sigma, InvertedNoise.sigma vs ModelSamplingDiscreteFlow.sigma).
-OWN_NAMES = {"sigma"}
+# (GuidanceStep.sigma, InvertedNoise.sigma vs ModelSamplingDiscreteFlow.sigma; pathlib's Path.parent vs
+# ModelPatcher.parent).
+OWN_NAMES = {"sigma", "parent"}
 
 
 def test_comfyui_class_members_we_touch_are_listed(comfy, scan):
