@@ -26,7 +26,8 @@ PERFLOW_SOURCE = ("huggingface.co/hansyan: perflow-sd15-dreamshaper, perflow-sd1
                   "perflow-sd15-disney, perflow-sdxl-base, perflow-sdxl-dreamshaper (diffusers pipelines; pick the "
                   "unet/ folder, variant e.g. v0-1 / v0-fix) and perflow-sd15-delta-weights (a UNet delta for "
                   "RectiFlow Merge Delta)")
-PERFLOW_LICENCE = "code BSD-3-Clause (magic-research/piecewise-rectified-flow); weights follow their SD base's licence"
+PERFLOW_LICENCE = ("Licence: code BSD-3-Clause (magic-research/piecewise-rectified-flow); weights: see their model "
+                   "card (derived from SD1.5 / SDXL, CreativeML Open RAIL-M / RAIL++-M)")
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ RD_CHECKPOINTS = {
     "phasedxl": RDCheckpoint("sdxl", "scaled_linear", "4 steps, cfg 1.5, 1024x1024"),
 }
 RD_SOURCE = "huggingface.co/wangfuyun/Rectified-Diffusion weights/{rd,cm,phased,phasedxl}.ckpt"
-RD_LICENCE = "no licence stated for the weights (G-U-N/Rectified-Diffusion has no LICENSE file); SD base licences apply"
+RD_LICENCE = ("Licence: G-U-N/Rectified-Diffusion has no LICENSE file; weights: see their model card (derived from "
+              "SD1.5 / SDXL, CreativeML Open RAIL-M / RAIL++-M)")
 SAMPLINGS = {
     "perflow_sd15": perflow_sampling_factory("diff_eps"),
     "perflow_sdxl": perflow_sampling_factory("ddim_eps"),

@@ -16,8 +16,8 @@ import torch
 import comfy.model_sampling
 
 from ..samplers.reflow_distilled import (
-    BETA_END, BETA_SCHEDULES, BETA_START, PERFLOW_PREDICTIONS, PERFLOW_WINDOWS, TRAIN_TIMESTEPS, diffusers_alphas_cumprod,
-    diffusers_betas, perflow_velocity,
+    BETA_END, BETA_SCHEDULES, BETA_START, PERFLOW_PREDICTIONS, PERFLOW_WINDOWS, TRAIN_TIMESTEPS,
+    diffusers_alphas_cumprod, diffusers_betas, perflow_velocity,
 )
 from .velocity_flow import VelocityFlowSampling
 

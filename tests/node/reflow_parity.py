@@ -53,8 +53,8 @@ def comfy_run(model, sigmas: torch.Tensor, texts: Prompt, cfg: float, sampler: s
     log: list[float] = []
     latent_format_scale = model.model.latent_format.scale_factor
     size = LATENT_SHAPE[-1] * 8
-    guider = run_node("CFGGuider", model=model, positive=texts.comfy("cond", size), negative=texts.comfy("uncond", size),
-                      cfg=cfg)[0]
+    guider = run_node("CFGGuider", model=model, positive=texts.comfy("cond", size),
+                      negative=texts.comfy("uncond", size), cfg=cfg)[0]
     chosen = run_node("RectiFlowSamplerEuler")[0] if sampler == "rectiflow_euler" else run_node(
         "KSamplerSelect", sampler_name=sampler)[0]
     handle = record_timesteps(model.model.diffusion_model, log)

@@ -1,6 +1,6 @@
-"""samplers/reflow_distilled.py (pure torch, no ComfyUI) against the official code's expressions (PeRFlow arXiv 2405.07510,
-magic-research/piecewise-rectified-flow src/scheduler_perflow.py; Rectified Diffusion arXiv 2410.07303 with
-diffusers' DDIMScheduler, timestep_spacing="trailing"), written out in reflow_official.py with numpy as the official code does."""
+"""samplers/reflow_distilled.py (pure torch, no ComfyUI) against the official code's expressions: PeRFlow
+(arXiv 2405.07510, magic-research/piecewise-rectified-flow src/scheduler_perflow.py) and Rectified Diffusion
+(arXiv 2410.07303, diffusers' DDIMScheduler with timestep_spacing="trailing"), written out in reflow_official.py."""
 from __future__ import annotations
 
 import numpy as np

@@ -57,8 +57,8 @@ def report(ours, theirs) -> tuple:
 
 
 @pytest.mark.parametrize("steps, cfg, betas, sampler", [
-    (1, 1.5, "linear", "ddim"), (2, 1.5, "linear", "ddim"), (2, 1.0, "linear", "euler"), (4, 1.5, "scaled_linear", "ddim"),
-    (8, 1.5, "linear", "euler"), (25, 1.5, "linear", "ddim")])
+    (1, 1.5, "linear", "ddim"), (2, 1.5, "linear", "ddim"), (2, 1.0, "linear", "euler"),
+    (4, 1.5, "scaled_linear", "ddim"), (8, 1.5, "linear", "euler"), (25, 1.5, "linear", "ddim")])
 def test_comfy_ddim_reproduces_the_official_trailing_ddim_loop_sd15(sd15, steps, cfg, betas, sampler):
     unet, path = sd15
     texts = prompt()
