@@ -24,7 +24,10 @@ from .velocity_flow import VelocityFlowSampling
 
 class PeRFlowSampling(comfy.model_sampling.ModelSamplingDiscreteFlow, VelocityFlowSampling):
     """sigma = PeRFlow time t in [0, 1]; the network gets timestep 1000 t and predicts PeRFlow's eps ("diff_eps"
-    for SD1.5, "ddim_eps" for SDXL), turned into the window velocity on diffusers' scaled_linear alpha_bar."""
+    for SD1.5, "ddim_eps" for SDXL), turned into the window velocity on diffusers' scaled_linear alpha_bar. Its
+    velocity at t = 0 needs the network (the last window ends on the VP state at alpha_bar_0), not -x."""
+
+    velocity_at_zero_is_minus_x = False
 
     def __init__(self, model_config=None, prediction: str = "diff_eps", num_windows: int = PERFLOW_WINDOWS):
         super().__init__(model_config)              # SD configs set no shift / multiplier: 1 and 1000

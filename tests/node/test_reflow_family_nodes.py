@@ -110,3 +110,24 @@ def test_prompt_validation_catches_too_few_perflow_steps():
     cls = pack_module("nodes.reflow_schedules").PeRFlowScheduler
     assert "steps: expected a value in [4, 200]" in cls.validate_inputs(steps=2)
     assert cls.validate_inputs(steps=6) is True
+
+
+def test_solver_stages_at_sigma_0_are_refused_on_perflow_and_the_default_runs(unets):
+    """v(x, 0) = -x (CONST's flow) does not hold for PeRFlow's windows: the exact final stage and inversion from
+    sigma 0 would use it, so they are refused; the default final step (onto x0_hat) runs."""
+    model, texts = perflow(), prompt()
+    sigmas = run_node("RectiFlowPeRFlowScheduler", steps=4)[0]
+    guider = run_node("CFGGuider", model=model, positive=texts.comfy("cond", 64), negative=texts.comfy("uncond", 64),
+                      cfg=4.5)[0]
+    latent = {"samples": torch.zeros(1, 4, 8, 8)}
+
+    def sample(final_step: str):
+        heun = run_node("RectiFlowSamplerRungeKutta", method="heun", final_step=final_step)[0]
+        return run_node("SamplerCustomAdvanced", noise=run_node("RandomNoise", noise_seed=1)[0], guider=guider,
+                        sampler=heun, sigmas=sigmas, latent_image=latent)[0]
+    assert torch.isfinite(sample("denoised")["samples"]).all()
+    with pytest.raises(ValueError, match="sampler: this model \\(PeRFlowSampling\\) is a flow whose velocity"):
+        sample("exact")
+    with pytest.raises(ValueError, match="sigmas starting above 0 for an inversion"):
+        run_node("RectiFlowInvert", guider=guider, sampler=run_node("RectiFlowSamplerEuler")[0], sigmas=sigmas,
+                 latent_image=latent)
