@@ -128,9 +128,12 @@ def linked_inputs(node_id: str) -> dict:
 
 
 def widget_defaults(node_id: str) -> dict:
+    """Each widget's default; a combo without one (a model list, possibly empty) gets its first option or None."""
     cls = boot_comfyui().NODE_CLASS_MAPPINGS[node_id]
-    return {name: spec[1]["default"] for section in cls.INPUT_TYPES().values() if isinstance(section, dict)
-            for name, spec in section.items() if len(spec) > 1 and isinstance(spec[1], dict) and "default" in spec[1]}
+    specs = {name: spec for section in cls.INPUT_TYPES().values() if isinstance(section, dict)
+             for name, spec in section.items() if len(spec) > 1 and isinstance(spec[1], dict)}
+    return {name: spec[1]["default"] if "default" in spec[1] else (spec[1].get("options") or [None])[0]
+            for name, spec in specs.items() if "default" in spec[1] or spec[0] == "COMBO"}
 
 
 FLOATS = rectiflow_widgets(("FLOAT",))
