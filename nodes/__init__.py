@@ -9,14 +9,16 @@ from .inversion import INVERSION_NODES
 from .learned import LEARNED_NODES
 from .reflow_conversion import CONVERSION_NODES
 from .reflow_delta import DELTA_NODES
+from .reflow_families import FAMILY_NODES
 from .reflow_loaders import LOADER_NODES
+from .reflow_schedules import REFLOW_SCHEDULE_NODES
 from .samplers import SAMPLER_NODES
 from .schedules import SCHEDULE_NODES
 from .trajectory import TRAJECTORY_NODES
 
 ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES, *SCHEDULE_NODES, *INVERSION_NODES, *LEARNED_NODES,
                                        *TRAJECTORY_NODES, *GUIDANCE_NODES, *LOADER_NODES, *CONVERSION_NODES,
-                                       *DELTA_NODES]
+                                       *DELTA_NODES, *FAMILY_NODES, *REFLOW_SCHEDULE_NODES]
 
 
 class RectiFlowExtension(ComfyExtension):

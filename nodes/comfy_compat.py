@@ -12,6 +12,8 @@ import torch
 import comfy.model_sampling
 import comfy.sample
 
+from .velocity_flow import VelocityFlowSampling
+
 # LATENT dict keys that ComfyUI 0.38's SamplerCustomAdvanced hands to fix_empty_latent_channels (same names there)
 LATENT_RATIO_KEYS = ("downscale_ratio_spacial", "downscale_ratio_temporal")
 
@@ -33,13 +35,17 @@ def noise_for_start(model_sampling, start: torch.Tensor, latent: torch.Tensor | 
 
 
 def is_velocity_flow(model_sampling) -> bool:
-    """True for ComfyUI's flow convention with CONST's own x0 = x - sigma * output, i.e. x - x0_hat = sigma v.
+    """True for ComfyUI's flow convention where x - x0_hat = sigma v: CONST's own x0 = x - sigma * output, or a
+    RectiFlow VelocityFlowSampling whose calculate_denoised (defined on a VelocityFlowSampling class) computes v.
 
     ComfyUI 0.38 added CONST subclasses that are not flows in that sense: IMG_TO_IMG_FLOW (x0_hat = output) and
     IMG_TO_IMG_VELOCITY (x0_hat = x - output); an isinstance(CONST) test accepts them. ComfyUI 0.3.75 has no CONST
     subclass, so there both tests agree."""
     const = comfy.model_sampling.CONST
-    return isinstance(model_sampling, const) and type(model_sampling).calculate_denoised is const.calculate_denoised
+    if not isinstance(model_sampling, const):
+        return False
+    owner = next(klass for klass in type(model_sampling).__mro__ if "calculate_denoised" in vars(klass))
+    return owner is const or issubclass(owner, VelocityFlowSampling)
 
 
 def fix_empty_latent(model_patcher, latent: dict) -> torch.Tensor:

@@ -16,6 +16,8 @@ from ..samplers.solvers import (
     sample_flow_adaptive, sample_flow_euler, sample_flow_sde,
 )
 from ..samplers.solvers.sde import DIFFUSION_SHAPES
+from .comfy_compat import is_velocity_flow
+from .velocity_flow import velocity_at_zero_is_minus_x
 from .errors import NonFiniteLatentError, quoted
 from .validation import RectiFlowNode, check_finite
 
@@ -66,6 +68,20 @@ def runs_upwards(sigmas: torch.Tensor) -> bool:
     return len(sigmas) > 1 and float(sigmas[-1]) > float(sigmas[0])
 
 
+def check_velocity_flow(model_sampling, sigmas: torch.Tensor, options: dict) -> None:
+    """RectiFlow's solvers read v = (x - x0_hat) / sigma, and v(x, 0) = -x at sigma 0: refuse models for which the
+    first is not the velocity, and runs that need the second on a flow where it does not hold (PeRFlow)."""
+    if not is_velocity_flow(model_sampling):
+        raise ValueError("sampler: RectiFlow solvers integrate flow models (ComfyUI's CONST convention, such as SD3, "
+                         "Flux, RectiFlow Load PeRFlow or the digits model); this model's sampling is "
+                         f"{type(model_sampling).__name__} (eps or v diffusion): use ComfyUI's own samplers for it")
+    at_zero = float(sigmas[0]) == 0.0 or (float(sigmas[-1]) == 0.0 and options.get("final_step") == "exact")
+    if at_zero and not velocity_at_zero_is_minus_x(model_sampling):
+        raise ValueError(f"sampler: this model ({type(model_sampling).__name__}) is a flow whose velocity at sigma 0 "
+                         "is not -x, which inversion from sigma 0 and final_step 'exact' use; expected final_step "
+                         "'denoised', or sigmas starting above 0 for an inversion")
+
+
 class FlowKSampler(comfy.samplers.KSAMPLER):
     """KSAMPLER for RectiFlow solvers. Decreasing sigmas run ComfyUI's KSAMPLER.sample unchanged.
 
@@ -76,6 +92,7 @@ class FlowKSampler(comfy.samplers.KSAMPLER):
 
     def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
                disable_pbar=False):
+        check_velocity_flow(model_wrap.inner_model.model_sampling, sigmas, self.extra_options)
         if not runs_upwards(sigmas):
             return super().sample(model_wrap, sigmas, extra_args, callback, noise, latent_image, denoise_mask,
                                   disable_pbar)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reflow_workflows import REFLOW_WORKFLOWS  # scripts/ is on the path when this file runs
+from reflow_family_workflows import FAMILY_WORKFLOWS  # scripts/ is on the path when this file runs
+from reflow_workflows import REFLOW_WORKFLOWS as INSTAFLOW_WORKFLOWS
+
+REFLOW_WORKFLOWS = {**INSTAFLOW_WORKFLOWS, **FAMILY_WORKFLOWS}
 
 ROOT = Path(__file__).resolve().parents[1]
 

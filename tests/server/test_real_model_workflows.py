@@ -15,7 +15,9 @@ from rectiflow.testing.comfy_host import REPO
 pytestmark = pytest.mark.server
 
 WORKFLOWS = sorted((REPO / "workflows" / "real_models").glob("*.json"))
-EXPECTED = {"instaflow_one_step", "two_rectified_flow_few_steps", "rf_conversion_noobai", "instaflow_delta_merge"}
+EXPECTED = {"instaflow_one_step", "two_rectified_flow_few_steps", "rf_conversion_noobai", "instaflow_delta_merge",
+            "perflow_sd15_few_steps", "perflow_sd15_delta", "rectified_diffusion_two_steps"}
+CHECKED_COMBOS = ("family", "preset", "base", "checkpoint", "sampling")   # RectiFlow options the workflows set
 
 
 def load(path) -> dict:
@@ -48,7 +50,7 @@ def test_every_node_type_exists_and_the_conversion_succeeds(object_info, path):
         for name, spec in info["input"]["required"].items():
             assert name in node["inputs"], f"{path.name}: {node['class_type']}.{name} missing"
             options = spec[1].get("options") if spec[0] == "COMBO" and len(spec) > 1 else None
-            if options and node["class_type"].startswith("RectiFlow") and name in ("family", "preset"):
+            if options and node["class_type"].startswith("RectiFlow") and name in CHECKED_COMBOS:
                 assert node["inputs"][name] in options, f"{path.name}: {node['class_type']}.{name}"
 
 

@@ -149,6 +149,28 @@ def test_is_velocity_flow_refuses_the_038_image_to_image_samplings(compat):
         assert not compat.is_velocity_flow(sampling), constant.__name__
 
 
+def test_is_velocity_flow_accepts_the_packs_velocity_flow_samplings_only_where_they_compute_v(compat):
+    import comfy.model_sampling as ms
+
+    marker = pack_module("nodes.velocity_flow").VelocityFlowSampling
+    reflow = pack_module("nodes.reflow_sampling")
+    assert compat.is_velocity_flow(reflow.PeRFlowSampling(None, prediction="ddim_eps"))
+    assert not compat.is_velocity_flow(reflow.DiffusersEpsSampling(None, beta_schedule="linear"))
+
+    class OwnVelocity(ms.ModelSamplingDiscreteFlow, marker):
+        def calculate_denoised(self, sigma, model_output, model_input):
+            return model_input - reshape_sigma(sigma, model_output.ndim) * 2 * model_output
+
+    class EpsFirst(ms.ModelSamplingDiscreteFlow, ms.EPS, marker):       # EPS's calculate_denoised wins the MRO
+        pass
+
+    class Unmarked(ms.ModelSamplingDiscreteFlow, ms.CONST):
+        calculate_denoised = OwnVelocity.calculate_denoised
+    assert compat.is_velocity_flow(OwnVelocity(None))
+    assert not compat.is_velocity_flow(EpsFirst(None))
+    assert not compat.is_velocity_flow(Unmarked(None))
+
+
 def test_fix_empty_latent_on_the_installed_host(compat, flow_model):
     latent = {"samples": torch.zeros(1, 4, 16, 16), "downscale_ratio_spacial": 8}
     fixed = compat.fix_empty_latent(flow_model, latent)
