@@ -135,7 +135,9 @@ class DigitsModelLoader(RectiFlowNode):
                         "velocity prediction, flow sigmas 1 = noise) as a ComfyUI MODEL.",
             inputs=[
                 io.Combo.Input("model_name", options=available_checkpoints(), default=EMBEDDED_MODEL,
-                               tooltip="Digits checkpoint: the ones shipped in the pack's weights/ folder, and "
+                               tooltip="Digits checkpoint: the ones shipped in the pack's weights/ folder (digits_rf: "
+                                       "the teacher, CFG 3 and 32 steps; digits_rf_2rf: its 2-rectified flow, 2 steps; "
+                                       "digits_rf_1step: one step; both reflowed ones at cfg 1), and "
                                        f"any RectiFlow digits .safetensors you put in models/{MODEL_FOLDER}/."),
             ],
             outputs=[io.Model.Output(tooltip="Flow (CONST) model; works with KSampler and custom samplers.")],

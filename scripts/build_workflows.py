@@ -285,10 +285,57 @@ def guidance_smc_inspector() -> dict:
     return g.to_json()
 
 
+def digits_reflow_one_step() -> dict:
+    """The reflowed digits models beside their teacher, same noise and labels: the one-step distilled model at 1 step,
+    the 2-rectified flow at 2 steps (both cfg 1, guidance baked in) and the teacher at 32 steps with CFG 3, the three
+    grids stitched one above the other so each keeps a column per label (scripts/train_reflow.py; Rectified Flow arXiv 2209.03003, Lee et al. arXiv 2405.20320)."""
+    g = Graph()
+    teacher, pos, neg, latent = digits_inputs(g, 20)
+    noise = g.node("RandomNoise", [2026, "fixed"], [("NOISE", "NOISE")], pos=(0, 620))
+    sampler = g.node("RectiFlowSamplerEuler", [], [("SAMPLER", "SAMPLER")], pos=(0, 760))
+    grids = []
+    for row, (name, cfg, steps, title) in enumerate((
+            ("digits_rf_1step.safetensors", 1.0, 1, "1-step model: 1 step, cfg 1"),
+            ("digits_rf_2rf.safetensors", 1.0, 2, "2-rectified flow: 2 steps, cfg 1"),
+            ("digits_rf.safetensors", 3.0, 32, "Teacher: 32 steps, CFG 3"))):
+        y = 360 * row
+        loader = teacher if name == "digits_rf.safetensors" else g.node(
+            "RectiFlowDigitsModelLoader", [name], [("MODEL", "MODEL")], pos=(0, y - 1), title=title)
+        guider = g.node("CFGGuider", [cfg], [("GUIDER", "GUIDER")],
+                        [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")],
+                        pos=(360, y), title=f"Guider: {title}")
+        sched = g.node("BasicScheduler", ["simple", steps, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
+                       pos=(360, y + 160), title=f"{steps} steps")
+        link_cfg_inputs(g, loader, pos, neg, guider)
+        g.link(loader, 0, sched, "model")
+        run = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
+                     [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
+                      ("latent_image", "LATENT")], pos=(720, y), title=title)
+        for src, input_name in ((noise, "noise"), (guider, "guider"), (sampler, "sampler"), (sched, "sigmas"),
+                                (latent, "latent_image")):
+            g.link(src, 0, run, input_name)
+        image = g.node("RectiFlowDigitsLatentToImage", [4, 10], [("IMAGE", "IMAGE")], [("samples", "LATENT")],
+                       pos=(1080, y))
+        g.link(run, 0, image, "samples")
+        grids.append(image)
+    left = grids[0]
+    for right in grids[1:]:
+        stitch = g.node("ImageStitch", ["down", True, 16, "black"], [("IMAGE", "IMAGE")],
+                        [("image1", "IMAGE"), ("image2", "IMAGE")], pos=(1440, 0),
+                        title="Top to bottom: 1 step, 2 steps, teacher 32 steps")
+        g.link(left, 0, stitch, "image1")
+        g.link(right, 0, stitch, "image2")
+        left = stitch
+    save = g.node("SaveImage", ["rectiflow_reflow_1_2_vs_32_steps"], [], [("images", "IMAGE")], pos=(1800, 0))
+    g.link(left, 0, save, "images")
+    return g.to_json()
+
+
 WORKFLOWS = {"digits_quickstart.json": digits_quickstart, "digits_optimal_steps.json": digits_optimal_steps,
              "digits_learned_solver.json": digits_learned_solver,
              "guidance_raag_few_steps.json": guidance_raag_few_steps,
-             "guidance_smc_inspector.json": guidance_smc_inspector}
+             "guidance_smc_inspector.json": guidance_smc_inspector,
+             "digits_reflow_one_step.json": digits_reflow_one_step}
 # Workflows that need downloaded checkpoints: workflows/real_models/, checked against /object_info but not run
 REAL_MODEL_DIR = "real_models"
 

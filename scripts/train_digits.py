@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 import time
 from pathlib import Path
@@ -19,10 +18,9 @@ import torch
 from safetensors.torch import save_file
 
 from rectiflow.models import digits as D
-from rectiflow.models.digits_data import load_dataset
+from rectiflow.models.digits_data import checkpoint_metadata as metadata, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-FORMAT_VERSION = "1"
 
 
 def train_flow(images, labels, steps: int, batch: int, seed: int, log_every: int = 200) -> torch.nn.Module:
@@ -76,21 +74,6 @@ def train_classifier(images, labels, epochs: int, seed: int) -> torch.nn.Module:
             loss.backward()
             opt.step()
     return clf.eval()
-
-
-def metadata(kind: str, config: dict, seed: int, steps: int) -> dict[str, str]:
-    return {
-        "format": "rectiflow.digits",
-        "format_version": FORMAT_VERSION,
-        "kind": kind,
-        "architecture": json.dumps(config),
-        "time_convention": "comfyui-const: x_sigma=(1-sigma)*x0+sigma*eps, sigma=1 noise; input t=1000*sigma",
-        "parameterization": "velocity v=eps-x0" if kind == "flow" else "logits",
-        "data": "sklearn.datasets.load_digits, 1797 images upsampled bilinear to 16x16, scaled to [-1,1]",
-        "seed": str(seed),
-        "train_steps": str(steps),
-        "null_label": str(D.NULL_LABEL),
-    }
 
 
 def main(argv=None) -> None:
