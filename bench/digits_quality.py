@@ -12,7 +12,7 @@ import json
 import sys
 import time
 
-from rectiflow.bench._report import write_section
+from ._report import write_section
 from rectiflow.testing.comfy_host import REPO, run_node
 from rectiflow.testing.comfy_models import digits_inputs
 
