@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from .common import CFGTerms, cfg_terms, per_sample_norm
-from .validation import check_pair, check_real, validate_weight
+from .validation import check_choice, check_pair, check_real, validate_weight
 
 RATIO_SCOPES = ("sample", "batch")   # r per sample (diffusers), or one r over the whole batch (official script)
 
@@ -41,8 +41,7 @@ class RAAG:
         validate_weight(self.w_max, "w_max")
         check_real("alpha", self.alpha, 0.0)
         check_real("eps", self.eps, 0.0, lo_open=True)
-        if self.ratio_over not in RATIO_SCOPES:
-            raise ValueError(f"ratio_over must be one of {RATIO_SCOPES}, got {ascii(self.ratio_over)}")
+        check_choice("ratio_over", self.ratio_over, RATIO_SCOPES)
 
     def ratio(self, difference: Tensor, v_uncond: Tensor) -> Tensor:
         """[B] r = |v_c - v_u| / |v_u|, per sample or one value over the batch (repeated per sample)."""
