@@ -174,7 +174,8 @@ class SamplerFlowEdit(RectiFlowNode):
             description="FlowEdit (arXiv 2412.08629), inversion-free: integrates v_tar(z_tar) - v_src(z_src) on "
                         "noisy copies of the source. Use with the RectiFlow Edit Guider, sigmas from 1 to 0 and the "
                         "source latent in SamplerCustomAdvanced. Official: SD3 50 steps, n_max 33, cfg 3.5/13.5; "
-                        "Flux 28 steps, n_max 24, guidance 1.5/5.5. 2 model branches x n_avg per step.",
+                        "Flux 28 steps, n_max 24, guidance 1.5/5.5. 2 model branches x n_avg per step. Its own seed draws "
+                        "the noise; SamplerCustomAdvanced's NOISE input is not used.",
             inputs=[
                 io.Int.Input("n_max", default=33, min=1, max=10000,
                              tooltip="The edit runs over the last n_max steps of the schedule (larger: stronger "
