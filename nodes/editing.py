@@ -48,9 +48,14 @@ def branch_velocity(guider: EditGuider, branch: str, extra_args: dict):
     """(x, sigma) -> dx/dsigma of one branch, v = (x - x0_hat) / sigma; v(x, 0) = -x exactly (docs/design.md)."""
     options = {**extra_args.get("model_options", {}), EDIT_BRANCH: branch}
     seed = extra_args.get("seed")
+    # a flow sampling may declare v(x, 0) = -x false (PeRFlow's windows, ComfyUI >= the reflow loaders)
+    exact_at_zero = bool(getattr(guider.inner_model.model_sampling, "velocity_at_zero_is_minus_x", True))
 
     def velocity(x: torch.Tensor, sigma: float) -> torch.Tensor:
         if sigma == 0.0:
+            if not exact_at_zero:
+                raise ValueError("model: this flow's velocity at sigma 0 is not -x (e.g. PeRFlow), and an inversion "
+                                 "from the image needs it there; use FlowEdit, which never evaluates sigma 0")
             return -x
         timestep = torch.full((x.shape[0],), sigma, device=x.device, dtype=torch.float32)
         denoised = guider(x, timestep, model_options=options, seed=seed)

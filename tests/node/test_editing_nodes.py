@@ -158,3 +158,14 @@ def test_an_interrupt_stops_the_edit(threes):
             edit(threes, "RectiFlowSamplerFlowEdit")
     finally:
         comfy.model_management.interrupt_current_processing(False)
+
+
+def test_rf_inversion_refuses_flows_whose_velocity_at_zero_is_not_minus_x(threes):
+    import copy
+
+    model = digits_model().clone()
+    sampling = copy.copy(model.get_model_object("model_sampling"))
+    sampling.velocity_at_zero_is_minus_x = False   # as PeRFlow's windowed sampling declares
+    model.add_object_patch("model_sampling", sampling)
+    with pytest.raises(ValueError, match="model: this flow's velocity at sigma 0 is not -x"):
+        edit(threes, "RectiFlowSamplerRFInversion", edit_guider(model=model))
