@@ -331,11 +331,68 @@ def digits_reflow_one_step() -> dict:
     return g.to_json()
 
 
+def digits_edit(sampler_type: str, widgets: list, title: str, prefix: str) -> dict:
+    """"Turn this 3 into an 8": ten 3s generated at 32 Euler steps, then edited toward label 8 by an edit SAMPLER
+    with the RectiFlow Edit Guider (source 3, target 8) in SamplerCustomAdvanced, 28 steps; saved as two rows."""
+    g = Graph()
+    loader, target, neg, latent = digits_inputs(g, 10)
+    target["widgets_values"], target["title"] = ["8"], "Target: label 8"
+    source = g.node("RectiFlowDigitsLabel", ["3"], [("CONDITIONING", "CONDITIONING")], pos=(0, 180),
+                    title="Source: label 3")
+    generator = g.node("CFGGuider", [3.0], [("GUIDER", "GUIDER")],
+                       [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 0),
+                       title="Generate the source 3s")
+    noise = g.node("RandomNoise", [2026, "fixed"], [("NOISE", "NOISE")], pos=(360, 160))
+    euler = g.node("RectiFlowSamplerEuler", [], [("SAMPLER", "SAMPLER")], pos=(360, 300))
+    gen_steps = g.node("BasicScheduler", ["simple", 32, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
+                       pos=(360, 400), title="32 steps")
+    link_cfg_inputs(g, loader, source, neg, generator)
+    g.link(loader, 0, gen_steps, "model")
+    generate = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
+                      [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
+                       ("latent_image", "LATENT")], pos=(720, 0), title="Source 3s")
+    for src, name in ((noise, "noise"), (generator, "guider"), (euler, "sampler"), (gen_steps, "sigmas"),
+                      (latent, "latent_image")):
+        g.link(src, 0, generate, name)
+    guider = g.node("RectiFlowEditGuider", [1.5, 3.0], [("GUIDER", "GUIDER")],
+                    [("model", "MODEL"), ("source", "CONDITIONING"), ("target", "CONDITIONING"),
+                     ("negative", "CONDITIONING")], pos=(720, 200), title="Edit Guider (digits: cfg 1.5 / 3)")
+    for src, name in ((loader, "model"), (source, "source"), (target, "target"), (neg, "negative")):
+        g.link(src, 0, guider, name)
+    sampler = g.node(sampler_type, widgets, [("SAMPLER", "SAMPLER")], pos=(720, 400), title=title)
+    edit_steps = g.node("BasicScheduler", ["simple", 28, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
+                        pos=(720, 600), title="28 steps")
+    g.link(loader, 0, edit_steps, "model")
+    edit = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
+                  [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
+                   ("latent_image", "LATENT")], pos=(1080, 0), title="Edited toward 8")
+    for src, name in ((noise, "noise"), (guider, "guider"), (sampler, "sampler"), (edit_steps, "sigmas"),
+                      (generate, "latent_image")):
+        g.link(src, 0, edit, name)
+    both = g.node("LatentBatch", [], [("LATENT", "LATENT")], [("samples1", "LATENT"), ("samples2", "LATENT")],
+                  pos=(1080, 300), title="Top row: source 3s; bottom row: edited")
+    g.link(generate, 0, both, "samples1")
+    g.link(edit, 0, both, "samples2")
+    decode_and_save(g, both, prefix)
+    return g.to_json()
+
+
+def digits_flowedit() -> dict:
+    return digits_edit("RectiFlowSamplerFlowEdit", [16, 0, 1, 0, "fixed"],
+                       "FlowEdit (digits: n_max 16 of 28; SD3 33 of 50)", "rectiflow_flowedit_3_to_8")
+
+
+def digits_rf_inversion() -> dict:
+    return digits_edit("RectiFlowSamplerRFInversion", [0.5, 0.9, 0, 7],
+                       "RF-Inversion (gamma 0.5, eta 0.9, stop 7 of 28)", "rectiflow_rf_inversion_3_to_8")
+
+
 WORKFLOWS = {"digits_quickstart.json": digits_quickstart, "digits_optimal_steps.json": digits_optimal_steps,
              "digits_learned_solver.json": digits_learned_solver,
              "guidance_raag_few_steps.json": guidance_raag_few_steps,
              "guidance_smc_inspector.json": guidance_smc_inspector,
-             "digits_reflow_one_step.json": digits_reflow_one_step}
+             "digits_reflow_one_step.json": digits_reflow_one_step,
+             "digits_flowedit.json": digits_flowedit, "digits_rf_inversion.json": digits_rf_inversion}
 # Workflows that need downloaded checkpoints: workflows/real_models/, checked against /object_info but not run
 REAL_MODEL_DIR = "real_models"
 

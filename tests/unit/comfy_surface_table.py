@@ -128,6 +128,9 @@ SURFACE: list[Symbol] = [
            names=("disable_cfg1_optimization",)),
     Symbol("comfy.samplers.calc_cond_batch", "function", "guidance_core.py StepGuider.velocity_fns",
            calls=(C(5),)),
+    # editing.py: EditGuider (a CFGGuider with a second positive, "source") and EditKSampler
+    Symbol("comfy.samplers.CFGGuider.inner_set_conds", "method", "editing.py EditGuider.set_edit_conds",
+           calls=(C(1),)),
     Symbol("comfy.samplers.cfg_function", "keys", "guidance_core.py make_cfg_function: sampler_cfg_function args",
            names=("sampler_cfg_function", *CFG_ARGS)),
     Symbol("comfy.samplers.cfg_function", "keys", "guidance_inspector.py GuidanceRecorder.post_cfg args",

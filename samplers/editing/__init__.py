@@ -1,0 +1,10 @@
+"""Editing operators for flow models (pure torch, never imports comfy).
+
+Every operator takes velocity callables `v(x, sigma) -> dx/dsigma` (ComfyUI's CONST convention, sigma = 1 noise,
+sigma = 0 data; docs/design.md "Time convention"), so it runs on any flow model and any guidance law.
+"""
+from .flowedit import check_flowedit_options, flow_edit, flowedit_delta
+from .rf_inversion import check_rf_inversion_options, controlled_inversion, controlled_regeneration, rf_inversion
+
+__all__ = ["check_flowedit_options", "flow_edit", "flowedit_delta", "check_rf_inversion_options",
+           "controlled_inversion", "controlled_regeneration", "rf_inversion"]
