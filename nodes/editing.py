@@ -13,6 +13,7 @@ from ..samplers.editing import check_flowedit_options, check_rf_inversion_option
 from .errors import NonFiniteLatentError
 from .flow_models import is_flow_model
 from .validation import RectiFlowNode, check_finite
+from .velocity_flow import velocity_at_zero_is_minus_x
 
 CATEGORY = "sampling/rectiflow/editing"
 EDIT_BRANCH = "rectiflow_edit_branch"   # model_options key: which conditioning the edit guider predicts with
@@ -48,8 +49,7 @@ def branch_velocity(guider: EditGuider, branch: str, extra_args: dict):
     """(x, sigma) -> dx/dsigma of one branch, v = (x - x0_hat) / sigma; v(x, 0) = -x exactly (docs/design.md)."""
     options = {**extra_args.get("model_options", {}), EDIT_BRANCH: branch}
     seed = extra_args.get("seed")
-    # a flow sampling may declare v(x, 0) = -x false (PeRFlow's windows, ComfyUI >= the reflow loaders)
-    exact_at_zero = bool(getattr(guider.inner_model.model_sampling, "velocity_at_zero_is_minus_x", True))
+    exact_at_zero = velocity_at_zero_is_minus_x(guider.inner_model.model_sampling)   # false for PeRFlow
 
     def velocity(x: torch.Tensor, sigma: float) -> torch.Tensor:
         if sigma == 0.0:
