@@ -1,4 +1,4 @@
-"""RectiFlow: rectified-flow samplers, schedules and guidance for ComfyUI.
+"""RectiFlow: rectified-flow samplers, schedules, guidance, reflow-distilled checkpoint loaders and editing for ComfyUI.
 
 ComfyUI loads this package from custom_nodes/ and calls `comfy_entrypoint()`. The node adapters are
 imported lazily so that `samplers/` and `models/` stay importable without ComfyUI.
