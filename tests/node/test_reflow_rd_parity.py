@@ -125,3 +125,25 @@ def test_comfy_ddim_reproduces_the_official_loop_sdxl_phasedxl(unets):
     added = sdxl_added_cond(texts.pooled_cond, texts.pooled_uncond, (64, 64))
     theirs = official(unet, texts, 1.5, 4, "scaled_linear", added=added)
     assert same_run(ours, theirs), report(ours, theirs)
+
+
+def test_the_shipped_pickle_route_converts_and_samples_exactly(tmp_path):
+    """As Rectified Diffusion ships it: a pickled diffusers-keyed UNet state dict (.ckpt). The real
+    rectiflow-convert-ckpt command turns it into safetensors, which the loader + ddim sample as the official loop."""
+    import subprocess
+    import sys
+
+    unet = tiny_unet("sd15", seed=33)
+    folder = tmp_path / "diffusion_models"
+    folder.mkdir()
+    torch.save(unet.state_dict(), str(folder / "rd.ckpt"))
+    done = subprocess.run([sys.executable, "-P", "-m", "rectiflow.models.convert_pickle", str(folder / "rd.ckpt")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (folder / "rd.safetensors").is_file()
+    texts = prompt()
+    with comfy_model_folder("diffusion_models", folder):
+        model = load_rd("rd.safetensors", "linear")
+        ours = comfy_run(model, trailing(model, 2), texts, 1.5, "ddim")
+    theirs = official(unet, texts, 1.5, 2, "linear")
+    assert same_run(ours, theirs), report(ours, theirs)
