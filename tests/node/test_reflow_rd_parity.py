@@ -136,14 +136,14 @@ def test_the_shipped_pickle_route_converts_and_samples_exactly(tmp_path):
     unet = tiny_unet("sd15", seed=33)
     folder = tmp_path / "diffusion_models"
     folder.mkdir()
-    torch.save(unet.state_dict(), str(folder / "rd.ckpt"))
-    done = subprocess.run([sys.executable, "-P", "-m", "rectiflow.models.convert_pickle", str(folder / "rd.ckpt")],
-                          capture_output=True, text=True, timeout=300)
+    torch.save(unet.state_dict(), str(folder / "rd_pickled.ckpt"))
+    command = [sys.executable, "-P", "-m", "rectiflow.models.convert_pickle", str(folder / "rd_pickled.ckpt")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert (folder / "rd.safetensors").is_file()
+    assert (folder / "rd_pickled.safetensors").is_file()
     texts = prompt()
     with comfy_model_folder("diffusion_models", folder):
-        model = load_rd("rd.safetensors", "linear")
+        model = load_rd("rd_pickled.safetensors", "linear")   # a name no other test registers
         ours = comfy_run(model, trailing(model, 2), texts, 1.5, "ddim")
     theirs = official(unet, texts, 1.5, 2, "linear")
     assert same_run(ours, theirs), report(ours, theirs)
