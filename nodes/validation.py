@@ -41,8 +41,12 @@ def combo_problem(name: str, value: Any, choices: list) -> str | None:
     return f"{name}: {quoted(value)} is not an option; expected {shown}"
 
 
+WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+
+
 def input_problem(name: str, value: Any, spec: tuple) -> str | None:
-    """What is wrong with one widget value (None for a linked input, which validation does not see)."""
+    """What is wrong with one input value. Validation sees a linked input as None; a socket input (MODEL,
+    LATENT, ...) holding anything else was given a plain value in the prompt instead of a link."""
     kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
     if value is None:
         return None
@@ -50,6 +54,8 @@ def input_problem(name: str, value: Any, spec: tuple) -> str | None:
         return combo_problem(name, value, kind if isinstance(kind, list) else list(options.get("options", [])))
     if kind in ("INT", "FLOAT"):
         return number_problem(name, value, options, kind)
+    if isinstance(kind, str) and kind not in WIDGET_KINDS:
+        return f"{name}: expected a link from a {kind} output, got the plain value {quoted(value)}"
     return None
 
 

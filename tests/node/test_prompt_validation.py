@@ -49,3 +49,25 @@ def test_combos_reject_values_not_in_the_list(comfy, node_id, name, options):
 
 def test_linked_inputs_are_left_to_execution(comfy):
     assert validate("RectiFlowDigitsLatentToImage", samples=None, scale=4, grid_columns=0) is True
+
+
+
+def socket_inputs() -> list[tuple[str, str, str]]:
+    """(node id, input name, kind) of every RectiFlow input that takes a link (MODEL, LATENT, SIGMAS, ...)."""
+    cls_of = boot_comfyui().NODE_CLASS_MAPPINGS
+    return [(node_id, name, spec[0]) for node_id, cls in sorted(cls_of.items()) if node_id.startswith("RectiFlow")
+            for section in cls.INPUT_TYPES().values() if isinstance(section, dict)
+            for name, spec in section.items()
+            if isinstance(spec[0], str) and spec[0] not in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")]
+
+
+def test_a_plain_value_where_a_link_belongs_is_refused_by_name(comfy):
+    """A number or string given in the prompt for a MODEL, LATENT, ... input used to reach the node and fail with
+    a Python error ('float' object has no attribute ...); it is refused at /prompt, naming the input."""
+    cases = socket_inputs()
+    assert len(cases) > 40
+    for node_id, name, kind in cases:
+        for value in (3.0, "\ud800", [1]):
+            verdict = validate(node_id, **{**defaults(node_id), name: value})
+            assert isinstance(verdict, str) and verdict.startswith(f"{name}: expected a link from a {kind} output"), (
+                node_id, name, verdict)
