@@ -24,9 +24,8 @@ from comfy_api.latest import io
 import comfy.model_base
 import comfy.model_patcher
 
-from .errors import quoted
 from .reflow_loaders import CATEGORY
-from .validation import RectiFlowNode, check_finite
+from .validation import RectiFlowNode, check_finite, check_option
 
 FLOW_MULTIPLIER = 1000   # network time = 1000 sigma (SD3 / naifu convention)
 
@@ -94,8 +93,7 @@ class RFConversionPreset(RectiFlowNode):
 
     @classmethod
     def execute(cls, model, preset: str, shift: float = 3.0) -> io.NodeOutput:
-        if preset not in PRESETS:
-            raise ValueError(f"preset: {quoted(preset)} is not a preset; expected one of {list(PRESETS)}")
+        check_option("preset", preset, PRESETS)
         check_finite(shift=shift)
         check_sdxl_unet(model, preset)
         return io.NodeOutput(rf_conversion(model, shift if preset == "custom" else PRESETS[preset].shift))

@@ -13,13 +13,12 @@ from comfy_api.latest import io
 import comfy.model_patcher
 import comfy.utils
 
-from .errors import quoted
 from .reflow_files import unet_names, unet_path
 from .reflow_loaders import CATEGORY
 from .reflow_sampling import diffusers_eps_sampling_factory, perflow_sampling_factory
 from .reflow_unet import load_sd_unet
 from .reflow_unet_read import check_variant
-from .validation import RectiFlowNode
+from .validation import RectiFlowNode, check_option
 
 PERFLOW_PREDICTION = {"sd15": "diff_eps", "sdxl": "ddim_eps"}   # the official pipelines' prediction_type
 PERFLOW_SOURCE = ("huggingface.co/hansyan: perflow-sd15-dreamshaper, perflow-sd15-realisticVisionV51, "
@@ -55,12 +54,6 @@ SAMPLINGS = {
 }
 
 
-def choice(value: str, options, input_name: str) -> str:
-    if value not in options:
-        raise ValueError(f"{input_name}: {quoted(value)} is not an option; expected one of {list(options)}")
-    return value
-
-
 def unet_input(what: str) -> io.Combo.Input:
     return io.Combo.Input("unet", options=unet_names(), tooltip=(
         f"{what}: a .safetensors with diffusers keys in models/diffusion_models/ or a diffusers UNet folder "
@@ -94,7 +87,7 @@ class LoadPeRFlow(RectiFlowNode):
 
     @classmethod
     def execute(cls, base: str, unet: str, variant: str = "") -> io.NodeOutput:
-        base = choice(base, PERFLOW_PREDICTION, "base")
+        base = check_option("base", base, PERFLOW_PREDICTION)
         variant = check_variant(variant)
         path = unet_path(unet, "unet")
         return io.NodeOutput(load_sd_unet(
@@ -129,7 +122,7 @@ class LoadRectifiedDiffusion(RectiFlowNode):
 
     @classmethod
     def execute(cls, checkpoint: str, unet: str) -> io.NodeOutput:
-        spec = RD_CHECKPOINTS[choice(checkpoint, RD_CHECKPOINTS, "checkpoint")]
+        spec = RD_CHECKPOINTS[check_option("checkpoint", checkpoint, RD_CHECKPOINTS)]
         return io.NodeOutput(load_sd_unet(
             unet_path(unet, "unet"), family_name=f"Rectified Diffusion ({checkpoint})", base=spec.base,
             input_name="unet", model_sampling_factory=diffusers_eps_sampling_factory(spec.beta_schedule)))
@@ -169,7 +162,7 @@ class ReflowModelSampling(RectiFlowNode):
 
     @classmethod
     def execute(cls, model, sampling: str) -> io.NodeOutput:
-        return io.NodeOutput(with_sampling(model, choice(sampling, SAMPLINGS, "sampling")))
+        return io.NodeOutput(with_sampling(model, check_option("sampling", sampling, SAMPLINGS)))
 
 
 FAMILY_NODES = [LoadPeRFlow, LoadRectifiedDiffusion, ReflowModelSampling]

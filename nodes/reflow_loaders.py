@@ -14,11 +14,10 @@ from comfy_api.latest import io
 
 import comfy.model_patcher
 
-from .errors import quoted
 from .reflow_files import unet_names, unet_path
 from .reflow_unet_read import check_variant
 from .reflow_unet import flow_model_sampling, load_sd_unet
-from .validation import RectiFlowNode
+from .validation import RectiFlowNode, check_option
 
 CATEGORY = "sampling/rectiflow/loaders"
 INSTAFLOW_LICENCE = ("weights CC-BY-NC-4.0 (non-commercial) and the CreativeML Open RAIL-M licence of "
@@ -48,8 +47,6 @@ FAMILIES = {
 def load_reflow_family(path: Path, family: str, variant: str | None = None,
                        input_name: str = "unet") -> comfy.model_patcher.ModelPatcher:
     """A family's UNet as a ComfyUI flow MODEL: CONST sampling with t = 1000 sigma, output sign per family."""
-    if family not in FAMILIES:
-        raise ValueError(f"family: {quoted(family)} is not a reflow family; expected one of {list(FAMILIES)}")
     spec = FAMILIES[family]
     return load_sd_unet(path, family_name=spec.label, base=spec.base, input_name=input_name,
                         model_sampling_factory=flow_model_sampling, negate_output=spec.negate_output,
@@ -91,8 +88,7 @@ class LoadInstaFlow(RectiFlowNode):
 
     @classmethod
     def execute(cls, family: str, unet: str, variant: str = "") -> io.NodeOutput:
-        if family not in FAMILIES:
-            raise ValueError(f"family: {quoted(family)} is not a reflow family; expected one of {list(FAMILIES)}")
+        check_option("family", family, FAMILIES)
         variant = check_variant(variant)
         path = unet_path(unet, "unet")
         return io.NodeOutput(load_reflow_family(path, family, variant if path.is_dir() else None))

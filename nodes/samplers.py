@@ -19,7 +19,7 @@ from ..samplers.solvers.sde import DIFFUSION_SHAPES
 from .comfy_compat import is_velocity_flow
 from .velocity_flow import velocity_at_zero_is_minus_x
 from .errors import NonFiniteLatentError, quoted
-from .validation import RectiFlowNode, check_finite
+from .validation import RectiFlowNode, check_finite, check_option
 
 CATEGORY = "sampling/rectiflow/samplers"
 SDE_DEFAULT_NOISE = 0.7
@@ -273,8 +273,7 @@ class SamplerRungeKutta(RectiFlowNode):
 
     @classmethod
     def execute(cls, method: str, final_step: str) -> io.NodeOutput:
-        if method not in RUNGE_KUTTA:
-            raise ValueError(f"method: {quoted(method)} is not a method; expected one of {list(RUNGE_KUTTA)}")
+        check_option("method", method, RUNGE_KUTTA)
         check_final_step(final_step)
         return io.NodeOutput(rectiflow_ksampler(RUNGE_KUTTA[method], final_step=final_step))
 

@@ -41,6 +41,15 @@ def combo_problem(name: str, value: Any, choices: list) -> str | None:
     return f"{name}: {quoted(value)} is not an option; expected {shown}"
 
 
+def check_option(name: str, value: Any, choices) -> Any:
+    """Raise combo_problem's message when `value` is not one of `choices` (for nodes called without /prompt
+    validation); returns the value."""
+    problem = combo_problem(name, value, list(choices))
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 
 
