@@ -13,7 +13,7 @@ from comfy_api.latest import io
 import comfy.model_patcher
 import comfy.utils
 
-from .reflow_files import unet_names, unet_path
+from .reflow_files import unet_input, unet_path
 from .reflow_loaders import CATEGORY
 from .reflow_sampling import diffusers_eps_sampling_factory, perflow_sampling_factory
 from .reflow_unet import load_sd_unet
@@ -52,13 +52,6 @@ SAMPLINGS = {
     "rectified_diffusion_linear": diffusers_eps_sampling_factory("linear"),
     "rectified_diffusion_scaled_linear": diffusers_eps_sampling_factory("scaled_linear"),
 }
-
-
-def unet_input(what: str) -> io.Combo.Input:
-    return io.Combo.Input("unet", options=unet_names(), tooltip=(
-        f"{what}: a .safetensors with diffusers keys in models/diffusion_models/ or a diffusers UNet folder "
-        "(config.json + diffusion_pytorch_model[.variant].safetensors) in models/diffusers/, e.g. the checkpoint's "
-        "unet/ folder. Pickled .ckpt/.bin files are refused: convert them with rectiflow-convert-ckpt."))
 
 
 class LoadPeRFlow(RectiFlowNode):

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import folder_paths
+from comfy_api.latest import io
 
 from .errors import quoted
 from .reflow_unet_config import ReflowCheckpointError
@@ -63,6 +64,15 @@ def unet_choices() -> dict[str, Path]:
 
 def unet_names() -> list[str]:
     return list(unet_choices())
+
+
+def unet_input(what: str) -> io.Combo.Input:
+    """The `unet` combo of the reflow loaders: every listed UNet file or diffusers folder, with `what` it holds."""
+    return io.Combo.Input("unet", options=unet_names(), tooltip=(
+        f"{what}: a .safetensors with diffusers keys in models/{UNET_FOLDER}/ (config from <name>.json beside it, "
+        f"else the base's standard layout) or a diffusers UNet folder (config.json + "
+        f"{WEIGHTS_STEM}[.variant].safetensors) in models/{DIFFUSERS_FOLDER}/, e.g. the checkpoint's unet/ folder. "
+        "Pickled .ckpt/.bin files are refused: convert them with rectiflow-convert-ckpt."))
 
 
 def unet_path(name: str, input_name: str) -> Path:

@@ -14,7 +14,7 @@ from comfy_api.latest import io
 
 import comfy.model_patcher
 
-from .reflow_files import unet_names, unet_path
+from .reflow_files import unet_input, unet_path
 from .reflow_unet_read import check_variant
 from .reflow_unet import flow_model_sampling, load_sd_unet
 from .validation import RectiFlowNode, check_option
@@ -71,12 +71,7 @@ class LoadInstaFlow(RectiFlowNode):
                         f"Licence: {INSTAFLOW_LICENCE}.",
             inputs=[
                 io.Combo.Input("family", options=list(FAMILIES), default="instaflow", tooltip=family_tooltip()),
-                io.Combo.Input("unet", options=unet_names(),
-                               tooltip="The UNet: a .safetensors with diffusers keys in models/diffusion_models/ "
-                                       "(config from <name>.json beside it, else SD1.5's standard layout), or a "
-                                       "diffusers UNet folder (config.json + diffusion_pytorch_model.safetensors) in "
-                                       "models/diffusers/, e.g. the checkpoint's unet/ folder. Pickled .bin/.ckpt "
-                                       "files are refused: convert them with rectiflow-convert-ckpt."),
+                unet_input("The InstaFlow / 2-RF UNet"),
                 io.String.Input("variant", default="",
                                 tooltip="Weights variant of a diffusers folder: empty for "
                                         "diffusion_pytorch_model.safetensors, 'fp16' for "
