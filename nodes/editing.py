@@ -10,7 +10,8 @@ import comfy.model_management
 import comfy.samplers
 
 from ..samplers.editing import check_flowedit_options, check_rf_inversion_options, flow_edit, rf_inversion
-from .errors import NonFiniteLatentError
+from ..samplers.solvers.core import flow_velocity
+from .errors import NonFiniteLatentError, check_finite_output
 from .flow_models import is_flow_model
 from .validation import RectiFlowNode, check_finite
 from .velocity_flow import velocity_at_zero_is_minus_x
@@ -52,14 +53,10 @@ def branch_velocity(guider: EditGuider, branch: str, extra_args: dict):
     exact_at_zero = velocity_at_zero_is_minus_x(guider.inner_model.model_sampling)   # false for PeRFlow
 
     def velocity(x: torch.Tensor, sigma: float) -> torch.Tensor:
-        if sigma == 0.0:
-            if not exact_at_zero:
-                raise ValueError("model: this flow's velocity at sigma 0 is not -x (e.g. PeRFlow), and an inversion "
-                                 "from the image needs it there; use FlowEdit, which never evaluates sigma 0")
-            return -x
-        timestep = torch.full((x.shape[0],), sigma, device=x.device, dtype=torch.float32)
-        denoised = guider(x, timestep, model_options=options, seed=seed)
-        return (x - denoised.to(x.dtype)) / sigma
+        if sigma == 0.0 and not exact_at_zero:
+            raise ValueError("model: this flow's velocity at sigma 0 is not -x (e.g. PeRFlow), and an inversion "
+                             "from the image needs it there; use FlowEdit, which never evaluates sigma 0")
+        return flow_velocity(guider, x, sigma, {"model_options": options, "seed": seed})[0]
     return velocity
 
 
@@ -67,9 +64,7 @@ def step_reporter(name: str, callback, total_steps: int):
     """Callback for samplers/editing: honours interrupts, checks the state is finite, feeds ComfyUI's preview."""
     def report(i: int, x: torch.Tensor, denoised: torch.Tensor, sigma: float) -> None:
         comfy.model_management.throw_exception_if_processing_interrupted()
-        if not bool(torch.isfinite(x).all()):
-            raise NonFiniteLatentError(f"{name}: step {i} at sigma {sigma:.4g} produced NaN or infinite values; "
-                                       "lower the cfg scales")
+        check_finite_output(x, name, sigma, i, "the edited latent", "lower the cfg scales")
         if callback is not None:
             callback(i, denoised, x, total_steps)
     return report

@@ -169,3 +169,15 @@ def test_rf_inversion_refuses_flows_whose_velocity_at_zero_is_not_minus_x(threes
     model.add_object_patch("model_sampling", sampling)
     with pytest.raises(ValueError, match="model: this flow's velocity at sigma 0 is not -x"):
         edit(threes, "RectiFlowSamplerRFInversion", edit_guider(model=model))
+
+
+def test_a_non_finite_edit_state_stops_naming_node_step_and_sigma(comfy):
+    from rectiflow.testing.comfy_host import pack_module
+
+    editing = pack_module("nodes.editing")
+    report = editing.step_reporter("RectiFlow Sampler FlowEdit", None, 10)
+    finite = torch.zeros(1, 1, 4, 4)
+    report(2, finite, finite, 0.5)
+    with pytest.raises(pack_module("nodes.errors").NonFiniteLatentError,
+                       match=r"^RectiFlow Sampler FlowEdit: step 3 at sigma 0\.4: the edited latent contains NaN"):
+        report(3, torch.full((1, 1, 4, 4), float("nan")), finite, 0.4)
