@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 
 from rectiflow.models import digits as D
 from rectiflow.models.digits_data import checkpoint_metadata as metadata, load_dataset
+from rectiflow.models.reflow import update_ema
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,10 +47,7 @@ def train_flow(images, labels, steps: int, batch: int, seed: int, log_every: int
         loss.backward()
         opt.step()
         sched.step()
-        with torch.no_grad():
-            decay = min(0.999, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - decay)
+        update_ema(ema, model, decay=min(0.999, (1 + step) / (10 + step)))
         if step % log_every == 0 or step == steps - 1:
             print(f"flow step {step:5d}/{steps} loss {loss.item():.4f} {time.time() - start:6.0f}s", flush=True)
     return ema
