@@ -119,8 +119,8 @@ def guider_settings(w: float) -> dict[str, tuple[str, dict]]:
         "CFG": ("CFGGuider", {"cfg": w}),
         "RAAG": ("RectiFlowGuiderRAAG", {"w_max": w, "alpha": 12.0}),
         "RAAG a3": ("RectiFlowGuiderRAAG", {"w_max": w, "alpha": 3.0}),
-        "SMC-CFG": ("RectiFlowGuiderSMCCFG", {"w": w, "lam": 5.0, "k": 0.2, "warmup_steps": 0, "switching": "sign",
-                                              "phi": 0.1}),
+        "SMC-CFG": ("RectiFlowGuiderSMCCFG", {"w": w, "lam": 5.0, "k": 0.5, "gain": "relative", "warmup_steps": 0,
+                                              "boundary_layer": 0.0}),
         "CFG-Zero*": ("RectiFlowGuiderCFGZeroStar", {"w": w, "zeroed_steps": 1, "optimized_scale": True}),
         "APG": ("RectiFlowGuiderAPG", {"w": w, "momentum": -0.5, "norm_threshold": 0.0, "eta": 0.0}),
         "Interval": ("RectiFlowGuiderLimitedInterval", {"w": w, "sigma_lo": 0.2188, "sigma_hi": 0.8442}),
@@ -187,8 +187,8 @@ def digits_settings() -> dict[str, tuple[str, dict]]:
     return {"CFG w3": ("CFGGuider", {"cfg": 3.0}),
             "RAAG w_max 6 a 4": ("RectiFlowGuiderRAAG", {"w_max": 6.0, "alpha": 4.0}),
             "RAAG w_max 18 a 12": ("RectiFlowGuiderRAAG", {"w_max": 18.0, "alpha": 12.0}),
-            "SMC-CFG w3 K0.05": ("RectiFlowGuiderSMCCFG", {"w": 3.0, "lam": 5.0, "k": 0.05, "warmup_steps": 0,
-                                                          "switching": "sign", "phi": 0.1})}
+            "SMC-CFG w3": ("RectiFlowGuiderSMCCFG", {"w": 3.0, "lam": 5.0, "k": 0.5, "gain": "relative",
+                                                    "warmup_steps": 0, "boundary_layer": 0.0})}
 
 
 def digits_metrics(samples: torch.Tensor, classifier) -> dict[str, float]:

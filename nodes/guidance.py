@@ -68,16 +68,31 @@ def ratio_over_input():
 
 def smc_inputs() -> list:
     return [io.Float.Input("lam", default=5.0, min=0.0, max=100.0, step=0.1, round=0.01,
-                           tooltip="lambda, slope of the sliding surface s = (e - e_prev) + lambda e_prev."),
-            io.Float.Input("k", default=0.2, min=0.0, max=10.0, step=0.01, round=0.001,
-                           tooltip="Switching gain K in velocity units: e' = e - K sw(s). 0 is plain CFG."),
+                           tooltip="lambda, slope of the sliding surface s = (e - e_prev) + lambda e_prev (paper 5)."),
+            io.Float.Input("k", default=g.RELATIVE_K, min=0.0, max=10.0, step=0.01, round=0.001,
+                           tooltip="Switching gain K: e' = e - K sw(s); 0 is plain CFG. In gain 'relative' units "
+                                   "(default 0.5: half the RMS of each sample's guidance error e); in 'absolute' "
+                                   "units the paper's 0.2."),
+            io.Combo.Input("gain", options=list(g.GAIN_MODES), default="relative",
+                           tooltip="relative: K and the boundary layer are multiples of the per-sample RMS of e, "
+                                   "so one K works on any model and step count. absolute: velocity units as in the "
+                                   "paper (K 0.2); the right K then depends on the model (0.2 chatters and "
+                                   "overshoots at 10 steps on a model whose e is about 0.05)."),
             io.Int.Input("warmup_steps", default=0, min=0, max=1000,
                          tooltip="First steps that return the conditional prediction and leave the state alone."),
-            io.Combo.Input("switching", options=list(g.SWITCHING_VARIANTS), default="sign",
-                           tooltip="sign (the paper), or the smooth variants tanh(s / phi) and sat(s / phi)."),
-            io.Float.Input("phi", default=0.1, min=0.0, max=10.0, step=0.01, round=0.001,
-                           tooltip="Boundary layer width of tanh / sat switching (> 0 for them); with sign it only "
-                                   "sets the Inspector's near-surface band.")]
+            io.Float.Input("boundary_layer", default=0.0, min=0.0, max=100.0, step=0.01, round=0.001,
+                           tooltip="0: sign(s) switching, as the paper. > 0: the boundary layer phi of "
+                                   "sliding-mode control, sat(s / phi), which stops chattering (in the gain's "
+                                   "units).")]
+
+
+def smc_law(w: float, lam: float, k: float, gain: str, warmup_steps: int, boundary_layer: float) -> SMCLaw:
+    """SMC-CFG with sign switching, or saturation when a boundary layer is given."""
+    check_finite(w=w, lam=lam, k=k, boundary_layer=boundary_layer)
+    if boundary_layer < 0:
+        raise ValueError(f"boundary_layer: expected 0 (sign switching) or a positive width, got {boundary_layer!r}")
+    switching = "sat" if boundary_layer > 0 else "sign"
+    return SMCLaw(w, lam, k, warmup_steps, switching, boundary_layer, gain)
 
 
 class GuiderSMCCFG(RectiFlowNode):
@@ -87,17 +102,17 @@ class GuiderSMCCFG(RectiFlowNode):
             node_id="RectiFlowGuiderSMCCFG", display_name="RectiFlow Guider SMC-CFG", category=CATEGORY,
             description="Sliding-mode CFG (CFG-Ctrl, arXiv 2603.03281), the official discrete law in velocity space: "
                         "e = v_c - v_u, s = (e - e'_prev) + lambda e'_prev, e' = e - K sign(s), v = v_u + w e'. "
-                        "The memory is reset every run and advanced by the sigma's schedule step. Recommended w: "
-                        "SD3.5 7.5, Flux 2-3, Qwen-Image 4, Wan 5 (lambda 5, K 0.2).",
+                        "K is relative to the RMS of e by default (scale-free; gain 'absolute' is the paper's K "
+                        "0.2). The memory is reset every run and advanced by the sigma's schedule step. "
+                        "Recommended w: SD3.5 7.5, Flux 2-3, Qwen-Image 4, Wan 5 (lambda 5).",
             inputs=[*guider_inputs(), weight_input(7.5, "Guidance weight w (SD3.5 7.5, Flux 2-3, Qwen 4, Wan 5)"),
                     *smc_inputs()],
             outputs=[guider_output()])
 
     @classmethod
-    def execute(cls, model, positive, negative, w: float, lam: float, k: float, warmup_steps: int,
-                switching: str, phi: float) -> io.NodeOutput:
-        check_finite(w=w, lam=lam, k=k, phi=phi)
-        law = SMCLaw(w, lam, k, warmup_steps, switching, phi)
+    def execute(cls, model, positive, negative, w: float, lam: float, k: float, gain: str, warmup_steps: int,
+                boundary_layer: float) -> io.NodeOutput:
+        law = smc_law(w, lam, k, gain, warmup_steps, boundary_layer)
         return io.NodeOutput(law_guider(model, positive, negative, law, cls.node_name()))
 
 
@@ -354,9 +369,9 @@ class PatchSMCCFG(RectiFlowNode):
             outputs=[io.Model.Output(tooltip="The model with SMC-CFG chained onto its guidance.")])
 
     @classmethod
-    def execute(cls, model, lam: float, k: float, warmup_steps: int, switching: str, phi: float) -> io.NodeOutput:
-        check_finite(lam=lam, k=k, phi=phi)
-        law = SMCLaw(1.0, lam, k, warmup_steps, switching, phi)
+    def execute(cls, model, lam: float, k: float, gain: str, warmup_steps: int,
+                boundary_layer: float) -> io.NodeOutput:
+        law = smc_law(1.0, lam, k, gain, warmup_steps, boundary_layer)
         return io.NodeOutput(patch_model(model, law, cls.node_name()))
 
 

@@ -260,9 +260,9 @@ def guidance_smc_inspector() -> dict:
     and the numbers as text."""
     g = Graph()
     loader, pos, neg, latent = digits_inputs(g, 20)
-    guider = g.node("RectiFlowGuiderSMCCFG", [3.0, 5.0, 0.05, 0, "sign", 0.1], [("GUIDER", "GUIDER")],
+    guider = g.node("RectiFlowGuiderSMCCFG", [3.0, 5.0, 0.5, "relative", 0, 0.0], [("GUIDER", "GUIDER")],
                     [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 0),
-                    title="SMC-CFG (digits: w 3, K 0.05; SD3.5: w 7.5, K 0.2)")
+                    title="SMC-CFG (w 3; relative K 0.5 suits any model; SD3.5: w 7.5)")
     noise = g.node("RandomNoise", [2026, "fixed"], [("NOISE", "NOISE")], pos=(360, 260))
     sampler = g.node("KSamplerSelect", ["heun"], [("SAMPLER", "SAMPLER")], pos=(360, 400))
     sched = g.node("BasicScheduler", ["simple", 12, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],

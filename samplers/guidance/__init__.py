@@ -23,14 +23,14 @@ from .rcfg import RCFG_MODES, ResidualCFG, rcfg
 from .rectified_cfgpp import RectifiedCFGPP, rectified_cfgpp_step
 from .rescale import RESCALE_SPACES, Rescale, blend_std, rescale_cfg, std_rescale
 from .schedule import SCHEDULE_SHAPES, WeightSchedule, scheduled_weight
-from .smc import (SMC, SWITCHING_VARIANTS, SMCMemory, SMCResult, Switching, SwitchingActivity, smc_cfg, smc_switch,
-                  smc_switching_activity, switching_activity)
+from .smc import (GAIN_MODES, RELATIVE_K, SMC, SWITCHING_VARIANTS, SMCMemory, SMCResult, Switching,
+                  SwitchingActivity, smc_cfg, smc_switch, smc_switching_activity, switching_activity)
 from .validation import validate_sigma, validate_step, validate_weight
 
 __all__ = [
     "APG", "APGState", "CFGMP", "CFGPP", "CFGTerms", "CFGZeroResult", "CFGZeroStar", "EDM_INTERVAL", "GuidanceState",
     "LimitedInterval", "MPProjection", "ModelFn", "RATIO_SCOPES", "RAAG", "RAAGResult", "RCFGState", "RCFG_MODES",
-    "RESCALE_SPACES", "RectifiedCFGPP", "Rescale", "ResidualCFG", "SCHEDULE_SHAPES", "SMC", "SMCMemory",
+    "GAIN_MODES", "RELATIVE_K", "RESCALE_SPACES", "RectifiedCFGPP", "Rescale", "ResidualCFG", "SCHEDULE_SHAPES", "SMC", "SMCMemory",
     "SMCResult", "SMCState",
     "SWITCHING_VARIANTS", "SigmaLike", "StepMemory", "Switching", "SwitchingActivity", "VelocityFn", "WeightSchedule",
     "anderson_mix", "apg", "blend_std", "cfg", "cfg_mp_operator", "cfg_mp_project", "cfg_mp_step", "cfg_terms",

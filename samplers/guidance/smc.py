@@ -13,6 +13,10 @@ from .validation import check_choice, check_int, check_pair, check_real, validat
 
 Switching = Literal["sign", "tanh", "sat"]
 SWITCHING_VARIANTS = ("sign", "tanh", "sat")
+GainMode = Literal["relative", "absolute"]
+GAIN_MODES = ("relative", "absolute")
+RELATIVE_K = 0.5     # relative gain default: K = 0.5 x the per-sample RMS of e (measured on digits and a mixture)
+ABSOLUTE_K = 0.2     # the paper's K, in velocity units
 
 
 class SMCMemory(NamedTuple):
@@ -25,6 +29,7 @@ class SMCResult(NamedTuple):
     state: SMCState
     surface: Tensor | None         # s of this call (None during warm-up)
     previous_sign: Tensor | None   # sign(s) of the previous step (None on the first active step)
+    unit: Tensor | float = 1.0     # unit of K and phi in this call (the RMS of e for the relative gain)
 
     @property
     def v(self) -> Tensor:
@@ -45,6 +50,15 @@ def smc_switch(surface: Tensor, switching: Switching = "sign", phi: float = 0.1)
     return (surface / phi).clamp(-1.0, 1.0)
 
 
+def error_scale(error: Tensor, gain: GainMode) -> Tensor | float:
+    """Unit of K and phi: 1 for the paper's absolute gain; the per-sample RMS of e for the relative gain, so the
+    law does not depend on the model's velocity scale (scaling v by c scales e' by c)."""
+    if gain == "absolute":
+        return 1.0
+    rms = flat(error).pow(2).mean(dim=1).sqrt().clamp_min(torch.finfo(error.dtype).tiny)
+    return rms.view(-1, *([1] * (error.ndim - 1)))
+
+
 def switching_activity(surface: Tensor, phi: float, previous_sign: Tensor | None) -> SwitchingActivity:
     """Chattering diagnostics of SMC-CFG for an inspector (from SMCResult.surface / .previous_sign); unchecked."""
     values = flat(surface)
@@ -58,13 +72,16 @@ def switching_activity(surface: Tensor, phi: float, previous_sign: Tensor | None
 @dataclass(frozen=True)
 class SMC:
     """SMC-CFG parameters, checked when built. Recommended w: SD3.5 7.5, Flux 2-3, Qwen-Image 4, Wan 5 (lam 5,
-    k 0.2 for all); switching "tanh"/"sat" and phi are our smooth variants (the paper uses sign)."""
+    absolute k 0.2 for all in the paper); switching "tanh"/"sat" and phi are our boundary-layer variants (the paper
+    uses sign). gain "relative" (default) measures k and phi in units of the per-sample RMS of e; "absolute" is the
+    paper's velocity units, whose right value depends on the model's scale (0.2 chatters on a model whose e is 0.05)."""
     w: float = 7.5
     lam: float = 5.0
-    k: float = 0.2
+    k: float = RELATIVE_K
     warmup_steps: int = 0
     switching: str = "sign"
     phi: float = 0.1
+    gain: str = "relative"
 
     def __post_init__(self):
         validate_weight(self.w)
@@ -73,6 +90,7 @@ class SMC:
         check_int("warmup_steps", self.warmup_steps)
         check_choice("switching", self.switching, SWITCHING_VARIANTS)
         check_real("phi", self.phi, 0.0, lo_open=self.switching != "sign")
+        check_choice("gain", self.gain, GAIN_MODES)
 
     def initial_state(self) -> SMCState:
         return SMCState()
@@ -81,8 +99,9 @@ class SMC:
               w: float | Tensor | None = None) -> SMCResult:
         """The official discrete law: e = v_c - v_u; s = (e - e'_prev) + lam e'_prev; e' = e - k sw(s);
         v = v_u + w e'; e'_prev := e' (e'_prev = e on the first active step). Steps `step` < warmup_steps
-        return v_c and leave the state alone. `key` identifies the step (its schedule sigma). k is an absolute
-        gain: v must be a velocity, not sigma * v. `w` defaults to self.w (a per-call w is not re-checked)."""
+        return v_c and leave the state alone. `key` identifies the step (its schedule sigma). With the absolute
+        gain K and phi are velocity units (v must be a velocity, not sigma * v); with the relative gain they are
+        multiples of the step's per-sample RMS of e. `w` defaults to self.w (a per-call w is not re-checked)."""
         if step < self.warmup_steps:
             return SMCResult(unguided(v_cond), state, None, None)
         w = self.w if w is None else w
@@ -91,23 +110,24 @@ class SMC:
         memory = state.committed
         prev = error if memory is None else memory.error
         surface = (error - prev) + self.lam * prev
-        controlled = error - self.k * smc_switch(surface, self.switching, self.phi)
+        unit = error_scale(error, self.gain)
+        controlled = error - self.k * unit * smc_switch(surface / unit, self.switching, self.phi)
         state = state.record(SMCMemory(controlled, torch.sign(surface).to(torch.int8)))
         terms = CFGTerms(v_uncond + controlled, v_uncond, w, controlled)
-        return SMCResult(terms, state, surface, None if memory is None else memory.surface_sign)
+        return SMCResult(terms, state, surface, None if memory is None else memory.surface_sign, unit)
 
     def activity(self, result: SMCResult) -> SwitchingActivity:
-        """Switching activity of an active step's result, with this law's boundary layer phi."""
-        return switching_activity(result.surface, self.phi, result.previous_sign)
+        """Switching activity of an active step's result, with this law's boundary layer phi (and its unit)."""
+        return switching_activity(result.surface / result.unit, self.phi, result.previous_sign)
 
 
 def smc_cfg(v_cond: Tensor, v_uncond: Tensor, sigma: SigmaLike, step: int, state: SMCState, *, w: float,
-            lam: float = 5.0, k: float = 0.2, warmup_steps: int = 0, switching: Switching = "sign",
-            phi: float = 0.1) -> SMCResult:
+            lam: float = 5.0, k: float = RELATIVE_K, warmup_steps: int = 0, switching: Switching = "sign",
+            phi: float = 0.1, gain: GainMode = "relative") -> SMCResult:
     """SMC-CFG (CFG-Ctrl, arXiv 2603.03281) with its parameters checked: see SMC.guide. `sigma` is only the
-    step key (pass the step's schedule sigma)."""
+    step key (pass the step's schedule sigma). gain="absolute", k=0.2 is the paper's law."""
     check_pair(v_cond, v_uncond)
-    law = SMC(w, lam, k, warmup_steps, switching, phi)
+    law = SMC(w, lam, k, warmup_steps, switching, phi, gain)
     validate_step(step)
     return law.guide(v_cond, v_uncond, step_key(sigma), step, state)
 

@@ -12,7 +12,7 @@ ALL_LABELS = "0 1 2 3 4 5 6 7 8 9"
 # every guider node with working (non-neutral) settings for the digits model
 GUIDER_SETTINGS = {
     "RectiFlowGuiderRAAG": dict(w_max=6.0, alpha=4.0),
-    "RectiFlowGuiderSMCCFG": dict(w=3.0, lam=5.0, k=0.05, warmup_steps=0, switching="sign", phi=0.1),
+    "RectiFlowGuiderSMCCFG": dict(w=3.0, lam=5.0, k=0.05, warmup_steps=0, gain="absolute", boundary_layer=0.0),
     "RectiFlowGuiderCFGZeroStar": dict(w=3.0, zeroed_steps=1, optimized_scale=True),
     "RectiFlowGuiderAPG": dict(w=3.0, momentum=-0.5, norm_threshold=0.0, eta=0.0),
     "RectiFlowGuiderLimitedInterval": dict(w=3.0, sigma_lo=0.2, sigma_hi=0.85),
@@ -26,7 +26,7 @@ GUIDER_SETTINGS = {
 
 # settings under which a law is plain CFG at weight w (the second item)
 NEUTRAL_SETTINGS = [
-    ("RectiFlowGuiderSMCCFG", 3.0, dict(w=3.0, lam=5.0, k=0.0, warmup_steps=0, switching="sign", phi=0.1)),
+    ("RectiFlowGuiderSMCCFG", 3.0, dict(w=3.0, lam=5.0, k=0.0, warmup_steps=0, gain="absolute", boundary_layer=0.0)),
     ("RectiFlowGuiderRAAG", 3.0, dict(w_max=3.0, alpha=0.0)),
     ("RectiFlowGuiderCFGZeroStar", 3.0, dict(w=3.0, zeroed_steps=0, optimized_scale=False)),
     ("RectiFlowGuiderAPG", 3.0, dict(w=3.0, momentum=0.0, norm_threshold=0.0, eta=1.0)),

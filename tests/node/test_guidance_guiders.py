@@ -23,7 +23,7 @@ def test_neutral_settings_equal_cfg_guider(comfy, node_id, w, settings):
 
 @pytest.mark.parametrize("sampler_name", ["euler", "heun", "dpmpp_2m"])
 def test_smc_with_zero_gain_equals_cfg_with_stock_samplers(comfy, sampler_name):
-    smc = guider("RectiFlowGuiderSMCCFG", w=3.0, lam=5.0, k=0.0, warmup_steps=0, switching="sign", phi=0.1)
+    smc = guider("RectiFlowGuiderSMCCFG", w=3.0, lam=5.0, k=0.0, warmup_steps=0, gain="absolute", boundary_layer=0.0)
     sampler = stock_sampler(sampler_name)
     torch.testing.assert_close(sample(smc, sampler), sample(cfg_guider(3.0), sampler), **TOL)
 
@@ -67,7 +67,7 @@ def raag_reference(w_max, alpha):
 
 
 @pytest.mark.parametrize("node_id, settings, law", [
-    ("RectiFlowGuiderSMCCFG", dict(w=3.0, lam=5.0, k=0.05, warmup_steps=0, switching="sign", phi=0.1),
+    ("RectiFlowGuiderSMCCFG", dict(w=3.0, lam=5.0, k=0.05, warmup_steps=0, gain="absolute", boundary_layer=0.0),
      smc_reference(3.0, 5.0, 0.05)),
     ("RectiFlowGuiderRAAG", dict(w_max=8.0, alpha=3.0), raag_reference(8.0, 3.0)),
 ], ids=["smc", "raag"])
@@ -151,7 +151,7 @@ def test_area_and_masked_conditioning_go_through_comfyui(comfy):
     positive, negative = area_and_mask_positive(), labels_cond("null")
     model = digits_model()
     smc = run_node("RectiFlowGuiderSMCCFG", model=model, positive=positive, negative=negative, w=3.0, lam=5.0, k=0.0,
-                   warmup_steps=0, switching="sign", phi=0.1)[0]
+                   warmup_steps=0, gain="absolute", boundary_layer=0.0)[0]
     cfg = run_node("CFGGuider", model=model, positive=positive, negative=negative, cfg=3.0)[0]
     torch.testing.assert_close(sample(smc, batch=4), sample(cfg, batch=4), **TOL)
     raag = run_node("RectiFlowGuiderRAAG", model=model, positive=positive, negative=negative, w_max=6.0, alpha=4.0)[0]
@@ -218,8 +218,9 @@ BAD_PARAMETERS = [
     ("RectiFlowGuiderSMCCFG", dict(w=math.nan), "^w: expected a finite number, got nan$"),
     ("RectiFlowGuiderSMCCFG", dict(lam=-0.5), "lam must be"),
     ("RectiFlowGuiderSMCCFG", dict(k=math.inf), "^k: expected a finite number, got inf$"),
-    ("RectiFlowGuiderSMCCFG", dict(switching="tanh", phi=0.0), "phi must be"),
-    ("RectiFlowGuiderSMCCFG", dict(switching="bang"), "switching must be one of"),
+    ("RectiFlowGuiderSMCCFG", dict(boundary_layer=-0.1), "^boundary_layer: expected 0"),
+    ("RectiFlowGuiderSMCCFG", dict(boundary_layer=math.nan), "^boundary_layer: expected a finite number, got nan$"),
+    ("RectiFlowGuiderSMCCFG", dict(gain="bang"), "gain must be one of"),
     ("RectiFlowGuiderRAAG", dict(alpha=-1.0), "alpha must be"),
     ("RectiFlowGuiderRAAG", dict(w_max=math.nan), "^w_max: expected a finite number, got nan$"),
     ("RectiFlowGuiderAPG", dict(momentum=1.0), "momentum must be"),
@@ -245,7 +246,7 @@ def test_non_flow_models_are_refused(comfy):
     with pytest.raises(ValueError, match="model: RectiFlow guidance needs a flow"):
         guider("RectiFlowGuiderRAAG", model=eps_model, **GUIDER_SETTINGS["RectiFlowGuiderRAAG"])
     with pytest.raises(ValueError, match="model: RectiFlow guidance needs a flow"):
-        run_node("RectiFlowPatchSMCCFG", model=eps_model, lam=5.0, k=0.2, warmup_steps=0, switching="sign", phi=0.1)
+        run_node("RectiFlowPatchSMCCFG", model=eps_model, lam=5.0, k=0.2, warmup_steps=0, gain="absolute", boundary_layer=0.0)
 
 
 def test_guider_leaves_the_model_untouched(comfy):

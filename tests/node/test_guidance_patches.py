@@ -7,7 +7,7 @@ from digits_helpers import digits_model, empty_latent, labels_cond
 from guidance_helpers import ALL_LABELS, guider, sample
 
 TOL = dict(rtol=1e-5, atol=1e-5)
-SMC = dict(lam=5.0, k=0.05, warmup_steps=0, switching="sign", phi=0.1)
+SMC = dict(lam=5.0, k=0.05, warmup_steps=0, gain="absolute", boundary_layer=0.0)
 
 
 def ksampler(model, cfg: float, steps: int = 6, batch: int = 10, sampler_name: str = "euler"):

@@ -76,7 +76,7 @@ def test_a_guider_that_goes_non_finite_stops_naming_node_step_and_sigma(comfy, s
 
 def test_a_patch_that_goes_non_finite_under_ksampler_stops_naming_the_node(comfy):
     patched = run_node("RectiFlowPatchSMCCFG", model=digits_model(), lam=5.0, k=0.2, warmup_steps=0,
-                       switching="sign", phi=0.1)[0]
+                       gain="absolute", boundary_layer=0.0)[0]
     with pytest.raises(FloatingPointError, match=r"^RectiFlow Patch SMC-CFG \(KSampler\): step 0 at sigma 1: the "
                                                  r"guided prediction contains NaN or infinite values"):
         run_node("KSampler", model=patched, seed=0, steps=4, cfg=1e39, sampler_name="euler", scheduler="simple",

@@ -1,4 +1,5 @@
 """Stateful guidance laws (SMC-CFG, APG, StreamDiffusion RCFG): hand computations and per-step state handling."""
+import pytest
 import torch
 
 from rectiflow.samplers import guidance as g
@@ -21,15 +22,53 @@ def random_pairs(n, seed, shape=(2, 3, 4)):
 def test_smc_hand_computation_two_steps():
     state = g.SMCState()
     # step 0: e = [1,-1], prev = e, s = 5 e = [5,-5], e' = e - 0.2 sign(s) = [0.8,-0.8], v = 2 e'
-    r0 = g.smc_cfg(t([1.0, -1.0]), t([0.0, 0.0]), 1.0, 0, state, w=2.0, lam=5.0, k=0.2)
+    r0 = g.smc_cfg(t([1.0, -1.0]), t([0.0, 0.0]), 1.0, 0, state, w=2.0, lam=5.0, k=0.2, gain="absolute")
     torch.testing.assert_close(r0.v, t([1.6, -1.6]))
     torch.testing.assert_close(r0.surface, t([5.0, -5.0]))
     assert r0.previous_sign is None
     # step 1: e = [0.5,0.5], s = (e - [0.8,-0.8]) + 5 [0.8,-0.8] = [3.7,-2.7], e' = e - 0.2 [1,-1] = [0.3,0.7]
-    r1 = g.smc_cfg(t([0.5, 0.5]), t([0.0, 0.0]), 0.5, 1, r0.state, w=2.0, lam=5.0, k=0.2)
+    r1 = g.smc_cfg(t([0.5, 0.5]), t([0.0, 0.0]), 0.5, 1, r0.state, w=2.0, lam=5.0, k=0.2, gain="absolute")
     torch.testing.assert_close(r1.surface, t([3.7, -2.7]))
     torch.testing.assert_close(r1.v, t([0.6, 1.4]))
     assert r1.previous_sign.tolist() == [[1, -1]]
+
+
+def test_smc_relative_gain_is_the_absolute_law_with_k_times_the_rms_of_e():
+    """Relative gain: K_abs = K * RMS(e) per sample and step, computed here from e independently."""
+    pairs = random_pairs(3, seed=11)
+    rel_state, abs_prev = g.SMCState(), None
+    for i, (v_c, v_u) in enumerate(pairs):
+        rel = g.smc_cfg(v_c, v_u, 1.0 - 0.3 * i, i, rel_state, w=4.0, k=0.5)
+        e = v_c - v_u
+        rms = e.reshape(e.shape[0], -1).pow(2).mean(dim=1).sqrt().view(-1, *([1] * (e.ndim - 1)))
+        prev = e if abs_prev is None else abs_prev
+        surface = (e - prev) + 5.0 * prev
+        abs_prev = e - 0.5 * rms * torch.sign(surface)
+        torch.testing.assert_close(rel.v, v_u + 4.0 * abs_prev)
+        rel_state = rel.state
+
+
+@pytest.mark.parametrize("gain, scale_free", [("relative", True), ("absolute", False)])
+def test_smc_relative_gain_does_not_depend_on_the_velocity_scale(gain, scale_free):
+    pairs = random_pairs(4, seed=12)
+    outputs = {}
+    for c in (1.0, 0.05):
+        state, outs = g.SMCState(), []
+        for i, (v_c, v_u) in enumerate(pairs):
+            r = g.smc_cfg(c * v_c, c * v_u, 1.0 - 0.2 * i, i, state, w=7.0, k=0.2, gain=gain, switching="sat",
+                          phi=0.5)
+            outs.append(r.v / c)
+            state = r.state
+        outputs[c] = torch.stack(outs)
+    assert torch.allclose(outputs[1.0], outputs[0.05], atol=1e-5) == scale_free
+
+
+def test_smc_boundary_layer_saturates_inside_phi_units_of_rms():
+    e = t([[0.1, -0.2, 0.3, -0.4]])        # RMS = sqrt(0.075)
+    rms = 0.075 ** 0.5
+    out = g.smc_cfg(e, torch.zeros_like(e), 1.0, 0, g.SMCState(), w=1.0, lam=1.0, k=0.5, switching="sat", phi=2.0)
+    expected = e - 0.5 * rms * (e / (2.0 * rms)).clamp(-1.0, 1.0)     # s = lam e on the first step
+    torch.testing.assert_close(out.v, expected)
 
 
 def test_smc_with_zero_gain_is_plain_cfg_exactly():
