@@ -148,15 +148,23 @@ class GuiderAPG(RectiFlowNode):
             node_id="RectiFlowGuiderAPG", display_name="RectiFlow Guider APG", category=CATEGORY,
             description="Adaptive projected guidance (arXiv 2410.02416) on x0 = x - sigma v, converted back exactly: "
                         "momentum average of x0_c - x0_u, norm threshold, then only the part orthogonal to x0_c "
-                        "(plus eta times the parallel part) is amplified.",
+                        "(plus eta times the parallel part) is amplified. Defaults are the paper's recommended eta 0 "
+                        "and beta -0.5 with the norm threshold off; ComfyUI's own APG node starts from eta 1, r 5, "
+                        "beta 0, which is closer to CFG.",
             inputs=[*guider_inputs(), weight_input(4.0),
                     io.Float.Input("momentum", default=-0.5, min=-0.99, max=0.99, step=0.01, round=0.001,
-                                   tooltip="Momentum beta of the running difference (the paper's -0.5)."),
+                                   tooltip="Momentum beta of the running difference. Default -0.5, the paper's "
+                                           "recommendation (negative momentum); 0 turns momentum off (ComfyUI's "
+                                           "APG default)."),
                     io.Float.Input("norm_threshold", default=0.0, min=0.0, max=1000.0, step=0.1, round=0.001,
-                                   tooltip="Clamp |D| to this L2 norm per sample; 0 disables (tuned per model and "
-                                           "resolution in the paper)."),
+                                   tooltip="Norm threshold r: clamp |D| to this L2 norm per sample. 0 (default) "
+                                           "turns the rescaling off: r is an L2 norm over the whole latent, so the "
+                                           "paper tunes it per model and resolution and no one value carries over "
+                                           "(ComfyUI's APG node uses 5). Set it when the image still saturates."),
                     io.Float.Input("eta", default=0.0, min=-10.0, max=10.0, step=0.01, round=0.001,
-                                   tooltip="Weight of the parallel component (0 is the paper's choice, 1 is CFG).")],
+                                   tooltip="Weight of the parallel component: 0 (default) is the paper's choice, "
+                                           "which removes the part that saturates; 1 keeps it (ComfyUI's APG "
+                                           "default; with momentum 0 and no threshold that is CFG).")],
             outputs=[guider_output()])
 
     @classmethod
