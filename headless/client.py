@@ -182,12 +182,27 @@ def receive_json(ws: websocket.WebSocket, deadline: float) -> dict | None:
     except (websocket.WebSocketConnectionClosedException, OSError) as exc:
         raise ServerError(f"lost the websocket connection to the server: {exc}") from exc
     if not isinstance(message, str):
-        return None
+        return progress_text(message)
     try:
         decoded = json.loads(message)
     except ValueError:
         raise ServerError(f"the server sent a websocket message that is not JSON: {ascii(message[:120])}") from None
     return decoded if isinstance(decoded, dict) else None
+
+
+BINARY_TEXT = 3    # ComfyUI's BinaryEventTypes.TEXT: a node's progress text (send_progress_text)
+
+
+def progress_text(frame: bytes) -> dict | None:
+    """A binary frame as {"type": "progress_text", "data": {"node", "text"}}; None for previews and malformed
+    frames. Layout: event type and node-id length as big-endian uint32, the node id, then UTF-8 text."""
+    if len(frame) < 8 or int.from_bytes(frame[:4], "big") != BINARY_TEXT:
+        return None
+    length = int.from_bytes(frame[4:8], "big")
+    if len(frame) < 8 + length:
+        return None
+    node = frame[8:8 + length].decode("utf-8", "replace")
+    return {"type": "progress_text", "data": {"node": node, "text": frame[8 + length:].decode("utf-8", "replace")}}
 
 
 def _int(value: Any) -> int:
@@ -207,6 +222,9 @@ def follow_execution(ws: websocket.WebSocket, prompt_id: str, deadline: float,
             continue
         if kind == "progress":
             printer.step(str(data.get("node")), _int(data.get("value")), _int(data.get("max")))
+        elif kind == "progress_text":
+            for line in data["text"].splitlines()[:20]:
+                printer.line(f"{printer.label(data['node'])} {shown(line, limit=400)}")
         elif kind == "executing" and data.get("prompt_id") == prompt_id:
             if data.get("node") is None:
                 return

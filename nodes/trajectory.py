@@ -6,6 +6,8 @@ model, conditioning, latent, seed and grid, across prompts too.
 """
 from __future__ import annotations
 
+import time
+
 from comfy_api.latest import io
 
 import comfy.model_management
@@ -13,15 +15,18 @@ import comfy.sample
 import comfy.samplers
 import comfy.utils
 
-from ..samplers.trajectory import Trajectory, optimal_schedule, reference_trajectory, straightness_report
+from ..samplers.trajectory import (Trajectory, jump_cost_work, optimal_schedule, reference_trajectory,
+                                   straightness_report)
 from .comfy_compat import fix_empty_latent
 from .inversion import check_flow_model
 from .plots import straightness_plot
+from .progress_text import show_progress_text
 from .schedules import steps_input
 from .validation import RectiFlowNode, check_finite
 
 CATEGORY = "sampling/rectiflow/schedules"
 TRAJECTORY = io.Custom("RECTIFLOW_TRAJECTORY")
+MAX_REFERENCE_BYTES = 8 * 2**30   # states + velocities kept in float64 on the CPU
 
 
 def trajectory_input():
@@ -39,11 +44,33 @@ def reference_noise(noise, latent_image: dict, latent, seed: int) -> tuple:
     return drawn, int(getattr(noise, "seed", seed))
 
 
-def compute_reference(guider, latent_image: dict, seed: int, fine_steps: int, noise=None) -> tuple[Trajectory, int]:
+def reference_bytes(fine_steps: int, latent) -> int:
+    return (2 * fine_steps + 1) * latent.numel() * 8
+
+
+def check_reference_size(fine_steps: int, latent) -> None:
+    """Refuse, naming the inputs, a reference whose recorded states would not fit in memory."""
+    size = reference_bytes(fine_steps, latent)
+    if size > MAX_REFERENCE_BYTES:
+        raise ValueError(f"fine_steps / latent_image: a reference of {fine_steps} steps on a latent of shape "
+                         f"{list(latent.shape)} keeps {size / 2**30:.1f} GiB of states and velocities; expected at "
+                         f"most {MAX_REFERENCE_BYTES / 2**30:.0f} GiB: lower fine_steps or the batch size")
+
+
+def reference_estimate(fine_steps: int, latent) -> str:
+    return (f"reference solve: {2 * fine_steps - 1} model calls ({fine_steps} Heun steps) on batch "
+            f"{latent.shape[0]}, keeping {reference_bytes(fine_steps, latent) / 2**20:.0f} MiB of states")
+
+
+def compute_reference(guider, latent_image: dict, seed: int, fine_steps: int, noise=None,
+                      say=lambda text: None) -> tuple[Trajectory, int]:
     """(fine Heun trajectory of `guider` from `noise` (a NOISE, or seeded noise when None), model calls it cost),
-    through ComfyUI's sampling path."""
+    through ComfyUI's sampling path. `say` receives the cost up front and, after the first step, the time left."""
     check_flow_model(guider.model_patcher, "guider")
     latent = fix_empty_latent(guider.model_patcher, latent_image)
+    check_reference_size(fine_steps, latent)
+    estimate = reference_estimate(fine_steps, latent)
+    say(estimate)
     sampling = guider.model_patcher.get_model_object("model_sampling")
     sigmas = comfy.samplers.calculate_sigmas(sampling, "simple", fine_steps).float()
     recorded: list[Trajectory] = []
@@ -58,10 +85,14 @@ def compute_reference(guider, latent_image: dict, seed: int, fine_steps: int, no
         def progress(done: int, total: int) -> None:
             comfy.model_management.throw_exception_if_processing_interrupted()
             pbar.update_absolute(done, total)
+            if done == 1:
+                say(f"{estimate}; about {(time.monotonic() - started) * (total - 1):.0f} s left at the first "
+                    "step's pace")
         recorded.append(reference_trajectory(counted, x, sigmas, extra_args, progress))
         return recorded[-1].states[-1].to(x)
 
     start, seed = reference_noise(noise, latent_image, latent, seed)
+    started = time.monotonic()
     guider.sample(start, latent, comfy.samplers.KSAMPLER(record), sigmas, seed=seed, disable_pbar=True)
     recorded[-1].model_calls = calls[0]
     return recorded[-1], calls[0]
@@ -83,6 +114,7 @@ class ReferenceTrajectory(RectiFlowNode):
             node_id="RectiFlowReferenceTrajectory",
             display_name="RectiFlow Reference Trajectory",
             category=CATEGORY,
+            hidden=[io.Hidden.unique_id],
             description="One fine Heun solve of the guided model from the given NOISE (or seeded noise), recording "
                         "the state and velocity at every grid sigma. Feed it to Optimal Steps and the Straightness "
                         "Inspector; ComfyUI reuses it between prompts while these inputs are unchanged.",
@@ -114,9 +146,24 @@ class ReferenceTrajectory(RectiFlowNode):
 
     @classmethod
     def execute(cls, guider, latent_image, noise_seed: int, fine_steps: int, noise=None) -> io.NodeOutput:
-        traj, calls = compute_reference(guider, latent_image, noise_seed, fine_steps, noise)
+        traj, calls = compute_reference(guider, latent_image, noise_seed, fine_steps, noise,
+                                        lambda text: show_progress_text(cls, text))
         seed = noise_seed if noise is None else int(getattr(noise, "seed", noise_seed))
         return io.NodeOutput(traj, describe_reference(traj, calls, seed, noise is not None))
+
+
+def jump_cost_progress(node_cls, trajectory: Trajectory):
+    """Says the size of the jump cost matrix up front; the returned callback moves the progress bar and honours
+    interrupts while it is filled."""
+    fine_steps = len(trajectory.sigmas) - 1
+    show_progress_text(node_cls, f"comparing {fine_steps * (fine_steps + 1) // 2} Euler jumps on the reference grid "
+                                 f"({jump_cost_work(trajectory) / 1e9:.2f} G values; no model calls)")
+    pbar = comfy.utils.ProgressBar(fine_steps)
+
+    def progress(done: int, total: int) -> None:
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        pbar.update_absolute(done, total)
+    return progress
 
 
 class OptimalSteps(RectiFlowNode):
@@ -126,6 +173,7 @@ class OptimalSteps(RectiFlowNode):
             node_id="RectiFlowOptimalSteps",
             display_name="RectiFlow Optimal Steps (BOSS)",
             category=CATEGORY,
+            hidden=[io.Hidden.unique_id],
             description="Chooses `steps` sigmas from a fine reference trajectory by dynamic programming so that "
                         "Euler jumps deviate least from it (Bellman optimal step sizes, arXiv 2312.16414). No model "
                         "calls of its own; the report says what the reference cost. The sigmas are points of the "
@@ -146,7 +194,7 @@ class OptimalSteps(RectiFlowNode):
         if steps > fine_steps:
             raise ValueError(f"steps: expected at most the reference trajectory's fine_steps ({fine_steps}), "
                              f"got {steps}")
-        schedule = optimal_schedule(trajectory, steps)
+        schedule = optimal_schedule(trajectory, steps, jump_cost_progress(cls, trajectory))
         text = describe_schedule(schedule, trajectory)
         return io.NodeOutput(schedule.sigmas, text, ui={"text": [text]})
 
@@ -169,6 +217,7 @@ class StraightnessInspector(RectiFlowNode):
             node_id="RectiFlowStraightnessInspector",
             display_name="RectiFlow Straightness Inspector",
             category=CATEGORY,
+            hidden=[io.Hidden.unique_id],
             description="Reports per-step curvature, distance from a straight line and the Euler error against "
                         "step count of a reference trajectory; recommends a step count and plots why.",
             inputs=[trajectory_input(),
@@ -186,7 +235,7 @@ class StraightnessInspector(RectiFlowNode):
     @classmethod
     def execute(cls, trajectory: Trajectory, tolerance: float) -> io.NodeOutput:
         check_finite(tolerance=tolerance)
-        report = straightness_report(trajectory, tolerance)
+        report = straightness_report(trajectory, tolerance, progress=jump_cost_progress(cls, trajectory))
         text = format_report(report)
         return io.NodeOutput(straightness_plot(report), report.recommended_steps, text,
                              ui={"text": [text]})

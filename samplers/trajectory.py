@@ -44,7 +44,16 @@ def reference_trajectory(model, x: torch.Tensor, sigmas: torch.Tensor, extra_arg
     return Trajectory(sigmas.double().cpu(), torch.stack(states).double(), torch.stack(velocities).double())
 
 
-def euler_jump_costs(traj: Trajectory) -> torch.Tensor:
+Progress = Callable[[int, int], None] | None   # (rows done, rows in all); may raise to interrupt
+
+
+def jump_cost_work(traj: Trajectory) -> int:
+    """Values compared to fill the jump cost matrix: N (N + 1) / 2 jumps over the whole batch each."""
+    n = len(traj.sigmas) - 1
+    return n * (n + 1) // 2 * traj.states[0].numel()
+
+
+def euler_jump_costs(traj: Trajectory, progress: Progress = None) -> torch.Tensor:
     """[N + 1, N + 1] matrix c(i, j) = mean squared error of one Euler jump i -> j against the reference (inf if j <= i)."""
     n = len(traj.sigmas)
     costs = torch.full((n, n), float("inf"), dtype=torch.float64)
@@ -54,6 +63,8 @@ def euler_jump_costs(traj: Trajectory) -> torch.Tensor:
         ds = (traj.sigmas[i + 1:] - traj.sigmas[i])[:, None]
         predicted = flat_x[i][None] + ds * flat_v[i][None]
         costs[i, i + 1:] = (predicted - flat_x[i + 1:]).pow(2).mean(dim=1)
+        if progress is not None:
+            progress(i + 1, n - 1)
     return costs
 
 
@@ -91,9 +102,9 @@ class OptimalSchedule:
     even_cost: float  # the same for the evenly spaced grid indices with as many steps
 
 
-def optimal_schedule(traj: Trajectory, steps: int) -> OptimalSchedule:
+def optimal_schedule(traj: Trajectory, steps: int, progress: Progress = None) -> OptimalSchedule:
     """The BOSS schedule (arXiv 2312.16414) for `steps` Euler steps with its cost and that of even grid spacing."""
-    costs = euler_jump_costs(traj)
+    costs = euler_jump_costs(traj, progress)
     indices = optimal_step_indices(costs, steps)
     n = len(traj.sigmas) - 1
     even = sorted({round(k * n / steps) for k in range(steps + 1)})
@@ -115,7 +126,8 @@ def _norms(t: torch.Tensor) -> torch.Tensor:
 
 
 def straightness_report(traj: Trajectory, tolerance: float = 0.1,
-                        budgets: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)) -> StraightnessReport:
+                        budgets: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32),
+                        progress: Progress = None) -> StraightnessReport:
     """Per-step curvature and distance from a straight line; recommend the fewest Euler steps whose
     terminal RMSE on the optimal schedule is below `tolerance` times the RMS size of the result."""
     v, x, s = traj.velocities, traj.states, traj.sigmas
@@ -123,7 +135,7 @@ def straightness_report(traj: Trajectory, tolerance: float = 0.1,
     curvature = _norms(v[1:] - v[:-1]) / (ds[:-1] * _norms(v[:-1]).clamp_min(1e-12))
     chord = (x[-1] - x[0]) / (s[-1] - s[0])
     deviation = _norms(v - chord[None]) / _norms(chord[None]).clamp_min(1e-12)
-    costs = euler_jump_costs(traj)
+    costs = euler_jump_costs(traj, progress)
     n = len(s) - 1
     scale = x[-1].pow(2).mean().sqrt().clamp_min(1e-12)
     errors = {}

@@ -71,3 +71,18 @@ def test_the_schedule_beats_even_spacing_on_its_own_measure(comfy):
     line = next(text for text in report.splitlines() if text.startswith("predicted Euler error"))
     ours, even = (float(part.rsplit(" ", 1)[-1]) for part in line.split(", evenly spaced grid points:"))
     assert ours <= even
+
+
+def test_a_reference_too_large_to_keep_is_refused_by_name(comfy):
+    with pytest.raises(ValueError, match=r"^fine_steps / latent_image: a reference of 1000 steps on a latent of "
+                                         r"shape \[4096, 1, 16, 16\] keeps 15.6 GiB .* expected at most 8 GiB"):
+        reference(fine_steps=1000, batch=4096)
+
+
+def test_the_jump_cost_progress_counts_every_row(comfy):
+    from rectiflow.samplers.trajectory import euler_jump_costs, jump_cost_work
+    trajectory = reference(fixed_noise(4), fine_steps=16)[0]
+    seen = []
+    euler_jump_costs(trajectory, lambda done, total: seen.append((done, total)))
+    assert seen == [(i, 16) for i in range(1, 17)]
+    assert jump_cost_work(trajectory) == 16 * 17 // 2 * 4 * 256

@@ -68,6 +68,20 @@ def test_optimal_steps_reference_is_computed_once_across_prompts(server, object_
     assert str(optimal_id) not in messages["execution_cached"]["nodes"]
 
 
+def test_the_runner_prints_the_cost_long_nodes_announce(server, tmp_path):
+    """Reference Trajectory and Optimal Steps say their cost up front as progress text; rectiflow-run prints it."""
+    workflow = json.loads((REPO / "workflows" / "digits_optimal_steps.json").read_text())
+    set_widget(workflow, "RectiFlowReferenceTrajectory", 2, 24)      # fine_steps: not cached from other tests
+    path = tmp_path / "optimal.json"
+    path.write_text(json.dumps(workflow))
+    result = subprocess.run([str(Path(sys.executable).with_name("rectiflow-run")), str(path), "--server", server,
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "RectiFlowReferenceTrajectory] reference solve: 47 model calls (24 Heun steps) on batch" in result.stdout
+    assert "s left at the first step's pace" in result.stdout
+    assert "RectiFlowOptimalSteps] comparing 300 Euler jumps on the reference grid" in result.stdout
+
+
 def set_widget(workflow: dict, node_type: str, index: int, value):
     node = next(n for n in workflow["nodes"] if n["type"] == node_type)
     node["widgets_values"][index] = value

@@ -258,4 +258,10 @@ SURFACE: list[Symbol] = [
            "reflow_conversion.py rf_conversion (as ModelSamplingSD3)", calls=(C(0, "shift", "multiplier"),)),
     Symbol("comfy.model_sampling.ModelSamplingDiscreteFlow.shift", "instance_attribute",
            "test_reflow_nodes.py reads it (reflow_conversion.py RFConversion.shift is our own field)"),
+    # ---- progress text on a running node (progress_text.py; trajectory nodes say their cost up front)
+    Symbol("comfy_api.latest.io.Hidden.unique_id", "attribute", "trajectory.py schemas (hidden=[...])"),
+    Symbol("comfy_api.latest.io.ComfyNode.hidden", "attribute", "progress_text.py show_progress_text (cls.hidden.unique_id)"),
+    Symbol("server.PromptServer.__init__", "keys", "progress_text.py reads PromptServer.instance (set here)",
+           names=("instance",)),
+    Symbol("server.PromptServer.send_progress_text", "method", "progress_text.py show_progress_text", calls=(C(2),)),
 ]
