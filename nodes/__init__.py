@@ -8,6 +8,7 @@ from .editing import EDITING_NODES
 from .guidance import GUIDANCE_NODES
 from .inversion import INVERSION_NODES
 from .learned import LEARNED_NODES
+from .prompt_links import register_link_check
 from .reflow_conversion import CONVERSION_NODES
 from .reflow_delta import DELTA_NODES
 from .reflow_families import FAMILY_NODES
@@ -24,4 +25,5 @@ ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES, *SCHEDULE_
 
 class RectiFlowExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        register_link_check()      # here, not in on_load: ComfyUI 0.3.75 never calls on_load
         return list(ALL_NODES)

@@ -12,6 +12,7 @@ from typing import Any
 from comfy_api.latest import io
 
 from .errors import quoted
+from .prompt_links import LINK_PROBLEM
 
 
 def number_problem(name: str, value: Any, options: dict, kind: str) -> str | None:
@@ -57,6 +58,8 @@ def input_problem(name: str, value: Any, spec: tuple) -> str | None:
     """What is wrong with one input value. Validation sees a linked input as None; a socket input (MODEL,
     LATENT, ...) holding anything else was given a plain value in the prompt instead of a link."""
     kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+    if isinstance(value, dict) and isinstance(value.get(LINK_PROBLEM), str):
+        return value[LINK_PROBLEM]                 # a link marked by prompt_links.mark_bad_links
     if value is None:
         return None
     if isinstance(kind, list) or kind == "COMBO":

@@ -71,3 +71,20 @@ def test_a_plain_value_where_a_link_belongs_is_refused_by_name(comfy):
             verdict = validate(node_id, **{**defaults(node_id), name: value})
             assert isinstance(verdict, str) and verdict.startswith(f"{name}: expected a link from a {kind} output"), (
                 node_id, name, verdict)
+
+
+def test_links_to_missing_outputs_of_rectiflow_inputs_are_marked_and_reported(comfy):
+    from rectiflow.nodes.prompt_links import mark_bad_links
+    prompt = {"1": {"class_type": "RectiFlowDigitsEmptyLatent", "inputs": {"batch_size": 4}},
+              "2": {"class_type": "RectiFlowDigitsLatentToImage", "inputs": {"samples": ["1", -1], "scale": 4}},
+              "3": {"class_type": "RectiFlowDigitsLatentToImage", "inputs": {"samples": ["1", 0], "scale": 4}},
+              "4": {"class_type": "PreviewImage", "inputs": {"images": ["2", -1]}},
+              "5": {"class_type": "RectiFlowDigitsLatentToImage", "inputs": {"samples": ["99", 5], "scale": 4}}}
+    marked = mark_bad_links({"prompt": prompt})["prompt"]
+    assert marked["3"]["inputs"]["samples"] == ["1", 0]          # a valid link is untouched
+    assert marked["4"]["inputs"]["images"] == ["2", -1]          # not a RectiFlow node: ComfyUI's business
+    assert marked["5"]["inputs"]["samples"] == ["99", 5]         # no such node: ComfyUI reports it itself
+    verdict = validate("RectiFlowDigitsLatentToImage", **{**defaults("RectiFlowDigitsLatentToImage"),
+                                                           "samples": marked["2"]["inputs"]["samples"]})
+    assert verdict == ("samples: the link names output -1 of node '1', which has outputs 0..0; expected an output "
+                       "index in that range")

@@ -135,6 +135,21 @@ def test_missing_conditioning_is_rejected_by_name(server, object_info, tmp_path)
     assert requests.get(f"{server}/system_stats", timeout=10).ok
 
 
+@pytest.mark.parametrize("index, shown", [(-1, "-1"), (7, "7"), ("0", "'0'")])
+def test_a_link_to_an_output_that_does_not_exist_is_refused_by_name(server, object_info, tmp_path, index, shown):
+    """ComfyUI indexes a link's output like a Python list (-1 = the last output); into a RectiFlow node such a link
+    is refused at /prompt naming the input, and the server then runs the quickstart."""
+    workflow = json.loads((REPO / "workflows" / "digits_quickstart.json").read_text())
+    api = convert.ui_to_api(workflow, object_info)
+    to_image = next(n for n in api.values() if n["class_type"] == "RectiFlowDigitsLatentToImage")
+    to_image["inputs"]["samples"][1] = index
+    with pytest.raises(errors.PromptRejected) as err:
+        client.run_prompt(server, api, tmp_path / "bad", timeout=120)
+    assert (f"samples: the link names output {shown} of node " in str(err.value)
+            and "expected an output index in that range" in str(err.value))
+    assert run_ui_workflow(server, object_info, workflow, tmp_path / "after")
+
+
 @pytest.mark.parametrize("value, message", [(float("nan"), "w_max: expected a finite number, got nan"),
                                             (1e9, "w_max: expected a value in"),
                                             ("huge", "w_max: expected a number")])

@@ -261,7 +261,11 @@ SURFACE: list[Symbol] = [
     # ---- progress text on a running node (progress_text.py; trajectory nodes say their cost up front)
     Symbol("comfy_api.latest.io.Hidden.unique_id", "attribute", "trajectory.py schemas (hidden=[...])"),
     Symbol("comfy_api.latest.io.ComfyNode.hidden", "attribute", "progress_text.py show_progress_text (cls.hidden.unique_id)"),
-    Symbol("server.PromptServer.__init__", "keys", "progress_text.py reads PromptServer.instance (set here)",
-           names=("instance",)),
+    Symbol("server.PromptServer.__init__", "keys", "progress_text.py, prompt_links.py read PromptServer.instance "
+           "and its on_prompt_handlers (set here)", names=("instance", "on_prompt_handlers")),
+    Symbol("server.PromptServer.add_on_prompt_handler", "method", "prompt_links.py register_link_check",
+           calls=(C(1),)),
+    Symbol("server.PromptServer.trigger_on_prompt", "calls_us", "prompt_links.py mark_bad_links (before validation)",
+           var="handler", implements="(json_data)"),
     Symbol("server.PromptServer.send_progress_text", "method", "progress_text.py show_progress_text", calls=(C(2),)),
 ]

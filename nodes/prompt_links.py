@@ -1,0 +1,59 @@
+"""Links into RectiFlow nodes that name no output of their source node.
+
+ComfyUI reads a link [node_id, output_index] by Python indexing, so output -1 is silently the last output and an
+index past the end fails with an internal error. An on-prompt handler (ComfyUI's PromptServer hook, run on every
+POST /prompt before validation) replaces such a link into a RectiFlow node by a marker that the node's
+validate_inputs reports, naming the input: the prompt is refused with a clear error and nothing runs.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from .errors import quoted
+
+LINK_PROBLEM = "rectiflow_link_problem"   # marker key; validation.input_problem reports its message
+
+
+def output_count(prompt: dict, node_id: Any) -> int | None:
+    """Outputs of the prompt's node `node_id`, or None when ComfyUI will report the link itself (no such node)."""
+    source = prompt.get(str(node_id)) if isinstance(node_id, (str, int)) and not isinstance(node_id, bool) else None
+    node_class = sys.modules["nodes"].NODE_CLASS_MAPPINGS.get(source.get("class_type")) \
+        if isinstance(source, dict) and isinstance(source.get("class_type"), str) else None
+    return None if node_class is None else len(node_class.RETURN_TYPES)
+
+
+def link_problem(prompt: dict, link: list) -> str | None:
+    node_id, index = link
+    count = output_count(prompt, node_id)
+    if count is None:
+        return None
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+        return (f"the link names output {quoted(index)} of node {quoted(node_id)}, which has outputs 0.."
+                f"{count - 1}; expected an output index in that range")
+    return None
+
+
+def mark_bad_links(json_data: Any) -> Any:
+    """On-prompt handler: mark links into RectiFlow nodes whose output index is out of range (never raises)."""
+    prompt = json_data.get("prompt") if isinstance(json_data, dict) else None
+    if not isinstance(prompt, dict):
+        return json_data
+    for node in prompt.values():
+        if not (isinstance(node, dict) and str(node.get("class_type", "")).startswith("RectiFlow")
+                and isinstance(node.get("inputs"), dict)):
+            continue
+        for name, value in node["inputs"].items():
+            if isinstance(value, list) and len(value) == 2:
+                problem = link_problem(prompt, value)
+                if problem:
+                    node["inputs"][name] = {LINK_PROBLEM: f"{name}: {problem}"}
+    return json_data
+
+
+def register_link_check() -> None:
+    """Install mark_bad_links on the running server (once); nothing when ComfyUI runs without a server."""
+    server = getattr(sys.modules.get("server"), "PromptServer", None)
+    instance = getattr(server, "instance", None)
+    if instance is not None and mark_bad_links not in instance.on_prompt_handlers:
+        instance.add_on_prompt_handler(mark_bad_links)
