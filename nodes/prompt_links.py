@@ -1,9 +1,10 @@
-"""Links into RectiFlow nodes that name no output of their source node.
+"""Links into RectiFlow nodes that name no node of the prompt, or no output of their source node.
 
-ComfyUI reads a link [node_id, output_index] by Python indexing, so output -1 is silently the last output and an
-index past the end fails with an internal error. An on-prompt handler (ComfyUI's PromptServer hook, run on every
-POST /prompt before validation) replaces such a link into a RectiFlow node by a marker that the node's
-validate_inputs reports, naming the input: the prompt is refused with a clear error and nothing runs.
+ComfyUI reads a link [node_id, output_index] by Python indexing, so output -1 is silently the last output, an
+index past the end fails with an internal error and a missing node with a raw KeyError. An on-prompt handler
+(ComfyUI's PromptServer hook, run on every POST /prompt before validation) replaces such a link into a RectiFlow
+node by a marker that the node's validate_inputs reports, naming the input: the prompt is refused with a clear
+error and nothing runs.
 """
 from __future__ import annotations
 
@@ -15,17 +16,20 @@ from .errors import quoted
 LINK_PROBLEM = "rectiflow_link_problem"   # marker key; validation.input_problem reports its message
 
 
-def output_count(prompt: dict, node_id: Any) -> int | None:
-    """Outputs of the prompt's node `node_id`, or None when ComfyUI will report the link itself (no such node)."""
-    source = prompt.get(str(node_id)) if isinstance(node_id, (str, int)) and not isinstance(node_id, bool) else None
-    node_class = sys.modules["nodes"].NODE_CLASS_MAPPINGS.get(source.get("class_type")) \
-        if isinstance(source, dict) and isinstance(source.get("class_type"), str) else None
+def output_count(source: dict) -> int | None:
+    """Outputs of a prompt node, or None when its class is unknown (ComfyUI reports that itself)."""
+    class_type = source.get("class_type")
+    node_class = sys.modules["nodes"].NODE_CLASS_MAPPINGS.get(class_type) if isinstance(class_type, str) else None
     return None if node_class is None else len(node_class.RETURN_TYPES)
 
 
 def link_problem(prompt: dict, link: list) -> str | None:
     node_id, index = link
-    count = output_count(prompt, node_id)
+    plain_id = isinstance(node_id, (str, int)) and not isinstance(node_id, bool)
+    source = prompt.get(str(node_id)) if plain_id else None
+    if not isinstance(source, dict):
+        return f"the link names node {quoted(node_id)}, which is not in the prompt; expected the id of a node there"
+    count = output_count(source)
     if count is None:
         return None
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:

@@ -83,7 +83,8 @@ def test_links_to_missing_outputs_of_rectiflow_inputs_are_marked_and_reported(co
     marked = mark_bad_links({"prompt": prompt})["prompt"]
     assert marked["3"]["inputs"]["samples"] == ["1", 0]          # a valid link is untouched
     assert marked["4"]["inputs"]["images"] == ["2", -1]          # not a RectiFlow node: ComfyUI's business
-    assert marked["5"]["inputs"]["samples"] == ["99", 5]         # no such node: ComfyUI reports it itself
+    assert marked["5"]["inputs"]["samples"] == {"rectiflow_link_problem": "samples: the link names node '99', which "
+                                                "is not in the prompt; expected the id of a node there"}
     verdict = validate("RectiFlowDigitsLatentToImage", **{**defaults("RectiFlowDigitsLatentToImage"),
                                                            "samples": marked["2"]["inputs"]["samples"]})
     assert verdict == ("samples: the link names output -1 of node '1', which has outputs 0..0; expected an output "
