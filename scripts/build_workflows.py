@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reflow_family_workflows import FAMILY_WORKFLOWS  # scripts/ is on the path when this file runs
+from editing_real_workflows import EDITING_REAL_WORKFLOWS  # scripts/ is on the path when this file runs
+from reflow_family_workflows import FAMILY_WORKFLOWS
 from reflow_workflows import REFLOW_WORKFLOWS as INSTAFLOW_WORKFLOWS
 
-REFLOW_WORKFLOWS = {**INSTAFLOW_WORKFLOWS, **FAMILY_WORKFLOWS}
+REFLOW_WORKFLOWS = {**INSTAFLOW_WORKFLOWS, **FAMILY_WORKFLOWS, **EDITING_REAL_WORKFLOWS}
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -331,9 +332,11 @@ def digits_reflow_one_step() -> dict:
     return g.to_json()
 
 
-def digits_edit(sampler_type: str, widgets: list, title: str, prefix: str) -> dict:
+def digits_edit(sampler_type: str, widgets: list, title: str, prefix: str, cfgs: tuple[float, float] = (1.5, 3.0),
+                steps: int = 28) -> dict:
     """"Turn this 3 into an 8": ten 3s generated at 32 Euler steps, then edited toward label 8 by an edit SAMPLER
-    with the RectiFlow Edit Guider (source 3, target 8) in SamplerCustomAdvanced, 28 steps; saved as two rows."""
+    with the RectiFlow Edit Guider (source 3, target 8; cfgs) in SamplerCustomAdvanced, `steps` steps; saved as two
+    rows."""
     g = Graph()
     loader, target, neg, latent = digits_inputs(g, 10)
     target["widgets_values"], target["title"] = ["8"], "Target: label 8"
@@ -354,14 +357,14 @@ def digits_edit(sampler_type: str, widgets: list, title: str, prefix: str) -> di
     for src, name in ((noise, "noise"), (generator, "guider"), (euler, "sampler"), (gen_steps, "sigmas"),
                       (latent, "latent_image")):
         g.link(src, 0, generate, name)
-    guider = g.node("RectiFlowEditGuider", [1.5, 3.0], [("GUIDER", "GUIDER")],
+    guider = g.node("RectiFlowEditGuider", list(cfgs), [("GUIDER", "GUIDER")],
                     [("model", "MODEL"), ("source", "CONDITIONING"), ("target", "CONDITIONING"),
-                     ("negative", "CONDITIONING")], pos=(720, 200), title="Edit Guider (digits: cfg 1.5 / 3)")
+                     ("negative", "CONDITIONING")], pos=(720, 200), title=f"Edit Guider (digits: cfg {cfgs[0]:g} / {cfgs[1]:g})")
     for src, name in ((loader, "model"), (source, "source"), (target, "target"), (neg, "negative")):
         g.link(src, 0, guider, name)
     sampler = g.node(sampler_type, widgets, [("SAMPLER", "SAMPLER")], pos=(720, 400), title=title)
-    edit_steps = g.node("BasicScheduler", ["simple", 28, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
-                        pos=(720, 600), title="28 steps")
+    edit_steps = g.node("BasicScheduler", ["simple", steps, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
+                        pos=(720, 600), title=f"{steps} steps")
     g.link(loader, 0, edit_steps, "model")
     edit = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
                   [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
@@ -387,12 +390,23 @@ def digits_rf_inversion() -> dict:
                        "RF-Inversion (gamma 0.5, eta 0.9, stop 7 of 28)", "rectiflow_rf_inversion_3_to_8")
 
 
+def digits_uniedit() -> dict:
+    return digits_edit("RectiFlowSamplerUniEdit", [5.0, 0.6, "signed", 1], "UniEdit-Flow (omega 5, alpha 0.6: 9 of 15)",
+                       "rectiflow_uniedit_3_to_8", cfgs=(1.0, 1.0), steps=15)
+
+
+def digits_dnaedit() -> dict:
+    return digits_edit("RectiFlowSamplerDNAEdit", [13, 0.8], "DNAEdit (start 13 of 40, mvg 0.8)",
+                       "rectiflow_dnaedit_3_to_8", cfgs=(1.0, 3.5), steps=40)
+
+
 WORKFLOWS = {"digits_quickstart.json": digits_quickstart, "digits_optimal_steps.json": digits_optimal_steps,
              "digits_learned_solver.json": digits_learned_solver,
              "guidance_raag_few_steps.json": guidance_raag_few_steps,
              "guidance_smc_inspector.json": guidance_smc_inspector,
              "digits_reflow_one_step.json": digits_reflow_one_step,
-             "digits_flowedit.json": digits_flowedit, "digits_rf_inversion.json": digits_rf_inversion}
+             "digits_flowedit.json": digits_flowedit, "digits_rf_inversion.json": digits_rf_inversion,
+             "digits_uniedit.json": digits_uniedit, "digits_dnaedit.json": digits_dnaedit}
 # Workflows that need downloaded checkpoints: workflows/real_models/, checked against /object_info but not run
 REAL_MODEL_DIR = "real_models"
 

@@ -5,6 +5,9 @@ sigma = 0 data; docs/design.md "Time convention"), so it runs on any flow model 
 """
 from .flowedit import check_flowedit_options, flow_edit, flowedit_delta
 from .rf_inversion import check_rf_inversion_options, controlled_inversion, controlled_regeneration, rf_inversion
+from .uniedit import check_uniedit_options, uni_inversion, uniedit
+from .dnaedit import check_dnaedit_options, dnaedit, noise_alignment
 
 __all__ = ["check_flowedit_options", "flow_edit", "flowedit_delta", "check_rf_inversion_options",
-           "controlled_inversion", "controlled_regeneration", "rf_inversion"]
+           "controlled_inversion", "controlled_regeneration", "rf_inversion",
+           "check_uniedit_options", "uni_inversion", "uniedit", "check_dnaedit_options", "dnaedit", "noise_alignment"]
