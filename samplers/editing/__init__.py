@@ -3,8 +3,13 @@
 Every operator takes velocity callables `v(x, sigma) -> dx/dsigma` (ComfyUI's CONST convention, sigma = 1 noise,
 sigma = 0 data; docs/design.md "Time convention"), so it runs on any flow model and any guidance law.
 """
+from .flowchef import FLOWCHEF_TASKS, check_flowchef_options, flowchef, measurement_operator
 from .flowedit import check_flowedit_options, flow_edit, flowedit_delta
+from .flowopt import check_flowopt_options, flow_opt, uni_inversion
+from .masks import mask_to_latent
 from .rf_inversion import check_rf_inversion_options, controlled_inversion, controlled_regeneration, rf_inversion
 
 __all__ = ["check_flowedit_options", "flow_edit", "flowedit_delta", "check_rf_inversion_options",
-           "controlled_inversion", "controlled_regeneration", "rf_inversion"]
+           "controlled_inversion", "controlled_regeneration", "rf_inversion",
+           "FLOWCHEF_TASKS", "check_flowchef_options", "flowchef", "measurement_operator",
+           "check_flowopt_options", "flow_opt", "uni_inversion", "mask_to_latent"]
