@@ -5,17 +5,20 @@ src/fluxcombined.py). The official code's t is ComfyUI's sigma (1 noise, 0 image
 
 Gradient skipping: at each step the velocity v is computed once and held fixed; the state is steered so that its
 x0 estimate x - sigma * v fits a measurement y (from x_src) through a linear operator A (optimization_steps times),
-    x <- x - step_size * A^T(W * (A(x - sigma * v) - y)),
-then the Euler step x <- x + (sigma_next - sigma) * v uses the same v. The official codes take the gradient of a mean
-squared error with autograd, x <- x - lr * grad mean(W (A x0 - y)^2); here the step is per element instead:
-step_size = lr * loss_scale * 2 / numel(y) of the official run (RF++ 64x64: 500 * 2 / 12288 ~ 0.08; Flux 1024^2
-editing: 0.6 * 1000 * 2 / 262144 ~ 0.0046), so it does not shrink with the resolution.
+    x <- x - step_size * B(W * (A(x - sigma * v) - y)),
+with B = A^T for inpainting and deblurring and B = s^2 A^T (nearest upsampling, A B = I) for x s super-resolution;
+then the Euler step x <- x + (sigma_next - sigma) * v uses the same v. The official codes take the gradient of a
+mean squared error, x <- x - lr * grad mean(W (A x0 - y)^2), which is the step above with
+step_size = lr * loss_scale * 2 / numel(x) (numel of the full-resolution state, batch included): RF++ at 64x64x3,
+500 * 2 / 12288 ~ 0.08 for every task; Flux editing at 1024^2 (16 x 128 x 128), 0.6 * 1000 * 2 / 262144 ~ 0.0046.
+Per element, the step does not shrink with the resolution; step_size 1 projects x0 onto the measurement where W = 1
+(inpainting, super-resolution).
 
 Operators A (tasks) and measurements y: inpaint (identity, y = x_src; W = 1 - mask keeps the unmasked region),
 deblur (Gaussian blur, 11 taps, zero padding, y = x_src the blurred image; the official kernel grid is off-centre by
 half a pixel, this one is centred), super_resolution_x2/x4 (average pooling, y = the block means of x_src, so
-x_src is the low-resolution image scaled up). In a latent model the
-operators act on the latent (the official latent-model code decodes with the VAE for deblur/super-resolution).
+x_src is the low-resolution image scaled up). In a latent model the operators act on the latent (the official
+latent-model code decodes with the VAE for deblur/super-resolution and backpropagates through it).
 
 Editing (official Flux pipeline): for steps i < source_steps the target is the whole source (A = identity, W = 1);
 while steering, the velocity is v_tar + edit_cfg * mask * (v_tar - v_src) (the source prompt as the negative, in the
@@ -57,7 +60,7 @@ def _planes(x: torch.Tensor) -> torch.Tensor:
 
 
 def measurement_operator(task: str, blur_sigma: float = 1.0) -> tuple[Operator, Operator]:
-    """(A, A^T) of a task on [B, C', H, W] tensors; both linear."""
+    """(A, B) of a task on [B, C', H, W] tensors, both linear: B = A^T, times s^2 for x s super-resolution."""
     if task == "inpaint":
         return (lambda x: x), (lambda r: r)
     if task == "deblur":
@@ -66,7 +69,7 @@ def measurement_operator(task: str, blur_sigma: float = 1.0) -> tuple[Operator, 
             return filter2d(x, kernel, border_type="constant")
         return blur, blur   # a symmetric kernel with zero padding is its own adjoint
     scale = 2 if task == "super_resolution_x2" else 4
-    return (lambda x: F.avg_pool2d(x, scale)), (lambda r: F.interpolate(r, scale_factor=scale) / scale ** 2)
+    return (lambda x: F.avg_pool2d(x, scale)), (lambda r: F.interpolate(r, scale_factor=scale))
 
 
 def _check_shape(task: str, x_src: torch.Tensor) -> None:
@@ -85,7 +88,7 @@ def at_measurement(task: str, x: torch.Tensor) -> torch.Tensor:
 
 def steer(x: torch.Tensor, v: torch.Tensor, sigma: float, y: torch.Tensor, weight: torch.Tensor, forward: Operator,
           adjoint: Operator, step_size: float, optimization_steps: int) -> torch.Tensor:
-    """Gradient-skipping steps: x <- x - step_size * A^T(W * (A(x - sigma v) - y)), v held fixed."""
+    """Gradient-skipping steps: x <- x - step_size * B(W * (A(x - sigma v) - y)), v held fixed."""
     shape = x.shape
     x, v = _planes(x), _planes(v)
     for _ in range(optimization_steps):

@@ -258,4 +258,7 @@ SURFACE: list[Symbol] = [
            "reflow_conversion.py rf_conversion (as ModelSamplingSD3)", calls=(C(0, "shift", "multiplier"),)),
     Symbol("comfy.model_sampling.ModelSamplingDiscreteFlow.shift", "instance_attribute",
            "test_reflow_nodes.py reads it (reflow_conversion.py RFConversion.shift is our own field)"),
+    # ---- editing masks (editing_steer.py FlowChef): an optional ComfyUI MASK input
+    Symbol("comfy_api.latest.io.Mask", "class", "editing_steer.py SamplerFlowChef"),
+    Symbol("comfy_api.latest.io.Mask.Input", "class", "editing_steer.py SamplerFlowChef (optional=True)"),
 ]

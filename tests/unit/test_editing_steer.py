@@ -166,7 +166,7 @@ def test_flowchef_matches_the_official_rfpp_loop(task):
     y = degrade(x_ref)
     loss_mask = keep if task == "inpaint" else torch.ones_like(y)
     reference = official_rfpp_flowchef(v, noise, SHIFTED.tolist(), degrade, loss_mask, y, g)
-    ours = flowchef(v, v, x_src, SHIFTED, noise, task, mask, step_size=g * 2 / y.numel(),
+    ours = flowchef(v, v, x_src, SHIFTED, noise, task, mask, step_size=g * 2 / x_ref.numel(),
                     max_steps=len(SHIFTED) - 2)
     assert torch.allclose(ours, reference, atol=1e-10, rtol=0)
 
@@ -234,12 +234,14 @@ def test_a_unit_inpainting_step_keeps_the_known_region_exactly_and_fills_the_res
     assert (out[~known] - x_src[~known]).abs().max().item() > 0.1
 
 
-def test_super_resolution_with_a_full_step_keeps_the_block_means():
-    """For x2, A A^T = I / 4, so step_size 4 makes the x0 estimate's block means those of the source."""
+@pytest.mark.parametrize("task", ["super_resolution_x2", "super_resolution_x4"])
+def test_super_resolution_with_a_unit_step_keeps_the_block_means(task):
+    """step_size 1 projects the x0 estimate onto the source's block means; the last step lands on it."""
     x_src, noise = source_images(), noise_like(source_images())
-    out = flowchef(conditioned(IMAGES, 1), conditioned(IMAGES, 1), x_src, SHIFTED, noise, "super_resolution_x2",
-                   step_size=4.0)
-    assert torch.allclose(F.avg_pool2d(out, 2), F.avg_pool2d(x_src, 2), atol=1e-12, rtol=0)
+    out = flowchef(conditioned(IMAGES, 1), conditioned(IMAGES, 1), x_src, SHIFTED, noise, task, step_size=1.0)
+    scale = int(task[-1])
+    assert torch.allclose(F.avg_pool2d(out, scale), F.avg_pool2d(x_src, scale), atol=1e-12, rtol=0)
+    assert (out - x_src).abs().max().item() > 0.1
 
 
 def test_the_deblur_operator_is_its_own_adjoint():
