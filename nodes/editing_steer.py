@@ -86,7 +86,7 @@ class SamplerFlowChef(RectiFlowNode):
                         "is the low-resolution image scaled up). Editing (official Flux): source_steps toward the "
                         "whole source first, and edit_cfg pushes target away from source inside the mask. Use with "
                         "the RectiFlow Edit Guider, RandomNoise and sigmas from 1 to 0. Model calls per edit: steps, "
-                        "plus min(max_steps, steps) when edit_cfg > 0.",
+                        "plus min(max_steps, steps) when edit_cfg > 0 with a mask.",
             inputs=[
                 io.Combo.Input("task", options=list(FLOWCHEF_TASKS), default="inpaint",
                                tooltip="Measurement the result must fit: inpaint (the source outside the mask), "
@@ -107,7 +107,7 @@ class SamplerFlowChef(RectiFlowNode):
                                      "task's measurement (official Flux editing 10 of 30)."),
                 io.Float.Input("edit_cfg", default=0.0, min=0.0, max=100.0, step=0.1, round=0.01,
                                tooltip="Editing: v_tar + edit_cfg x mask x (v_tar - v_src) while steering; 0 never "
-                                       "calls the source branch (official Flux editing 4.5)."),
+                                       "calls the source branch (official Flux editing 4.5); needs the mask."),
                 io.Float.Input("blur_sigma", default=1.0, min=0.05, max=20.0, step=0.05, round=0.01,
                                tooltip="deblur: width of the Gaussian blur in latent pixels (official RF++ 1.0)."),
                 io.Mask.Input("mask", optional=True,

@@ -22,7 +22,7 @@ latent-model code decodes with the VAE for deblur/super-resolution and backpropa
 
 Editing (official Flux pipeline): for steps i < source_steps the target is the whole source (A = identity, W = 1);
 while steering, the velocity is v_tar + edit_cfg * mask * (v_tar - v_src) (the source prompt as the negative, in the
-masked region only). edit_cfg = 0 never calls v_src. step_size = 0 is plain Euler sampling of v_tar.
+masked region only). edit_cfg = 0 (or no mask) never calls v_src. step_size = 0 is plain Euler sampling of v_tar.
 """
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def flowchef(v_src: Velocity, v_tar: Velocity, x_src: torch.Tensor, sigmas: torc
     """FlowChef (arXiv 2412.00100) over decreasing `sigmas` (T steps) from sigma_0 * noise + (1 - sigma_0) * x_src
     (pure noise at sigma_0 = 1, as officially). `mask`: [B, 1, h, w] in [0, 1] at the latent's resolution, 1 = the
     region free to change (None: nothing). Steering runs on steps i < max_steps (None: all).
-    Model calls: T of v_tar plus min(max_steps, T) of v_src when edit_cfg > 0."""
+    Model calls: T of v_tar, plus min(max_steps, T) of v_src when edit_cfg > 0 and a mask is given."""
     check_flowchef_options(task, step_size, optimization_steps, max_steps, source_steps, edit_cfg, blur_sigma)
     _check_shape(task, x_src)
     values = decreasing_sigmas(sigmas)
@@ -120,7 +120,7 @@ def flowchef(v_src: Velocity, v_tar: Velocity, x_src: torch.Tensor, sigmas: torc
         sigma, sigma_next = values[i], values[i + 1]
         v = v_tar(x, sigma)
         if i < max_steps:
-            if edit_cfg > 0.0:
+            if edit_cfg > 0.0 and mask is not None:
                 v = v + edit_cfg * free * (v - v_src(x, sigma))
             if step_size > 0.0:
                 if i < source_steps:

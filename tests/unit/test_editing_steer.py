@@ -151,7 +151,7 @@ def box_keep(shape, size: int = 4) -> torch.Tensor:
 @pytest.mark.parametrize("task", ["inpaint", "super_resolution_x2", "super_resolution_x4", "deblur"])
 def test_flowchef_matches_the_official_rfpp_loop(task):
     x_ref, v = source_images(), conditioned(IMAGES, 1)
-    noise, g = noise_like(x_ref), 500.0
+    noise, g = noise_like(x_ref), 60.0   # step_size 60 * 2 / 384 ~ 0.31 (official 500 at 64 x 64 x 3)
     mask = None
     if task == "inpaint":
         keep = box_keep(x_ref.shape)
@@ -265,3 +265,29 @@ def test_super_resolution_needs_a_divisible_latent():
     x_src = torch.zeros(1, 2, 6, 6, dtype=torch.float64)
     with pytest.raises(ValueError, match="x_src: super_resolution_x4 needs .* divide by 4"):
         flowchef(conditioned(IMAGES, 0), conditioned(IMAGES, 1), x_src, SHIFTED, x_src, "super_resolution_x4")
+
+
+def counting(v, calls: list):
+    def counted(x, sigma):
+        calls.append(sigma)
+        return v(x, sigma)
+    return counted
+
+
+def test_flowopt_model_calls_are_n_max_times_iterations_plus_two():
+    """Plus one at sigma 0 (where v = -x needs no model)."""
+    src_calls, tar_calls = [], []
+    flow_opt(counting(conditioned(POINTS, 0), src_calls), counting(conditioned(POINTS, 1), tar_calls),
+             source_points(), SHIFTED, n_max=6, iterations=3, eta=0.01)
+    assert [s for s in src_calls if s == 0.0] == [0.0]
+    assert len(src_calls) - 1 + len(tar_calls) == 6 * (3 + 2)
+
+
+def test_flowchef_calls_the_source_branch_only_for_masked_edit_guidance():
+    x_src, tar_calls, src_calls = source_images(), [], []
+    never = lambda x, s: pytest.fail("the source branch was called")
+    flowchef(never, conditioned(IMAGES, 1), x_src, SHIFTED, noise_like(x_src), "deblur", edit_cfg=4.5)
+    keep = box_keep(x_src[:, :1].shape)
+    flowchef(counting(conditioned(IMAGES, 0), src_calls), counting(conditioned(IMAGES, 1), tar_calls), x_src,
+             SHIFTED, noise_like(x_src), "inpaint", 1.0 - keep, edit_cfg=4.5, max_steps=4)
+    assert len(tar_calls) == len(SHIFTED) - 1 and len(src_calls) == 4
