@@ -93,6 +93,24 @@ def test_flowchef_without_steering_is_plain_euler_sampling_of_the_target(threes)
     assert (out - plain["samples"]).abs().max().item() < 1e-4
 
 
+@pytest.mark.parametrize("task, scale", [("super_resolution_x2", 2), ("super_resolution_x4", 4)])
+def test_super_resolution_with_a_unit_step_keeps_the_sources_block_means(threes, task, scale):
+    out = edit(threes, flowchef(task=task, step_size=1.0), steps=10)
+    pool = torch.nn.functional.avg_pool2d
+    assert (pool(out, scale) - pool(threes["samples"], scale)).abs().max().item() < 1e-4
+    assert not torch.equal(out, threes["samples"])
+
+
+def test_deblurring_fits_the_blurred_source(threes):
+    """The result's blur is closer to the (blurred) source than the source's own blur is."""
+    from kornia.filters import gaussian_blur2d
+
+    blur = lambda x: gaussian_blur2d(x, (11, 11), (1.0, 1.0), border_type="constant")
+    blurred = {"samples": blur(threes["samples"])}
+    out = edit(blurred, flowchef(task="deblur", step_size=0.5, optimization_steps=2), steps=16)
+    assert mse(blur(out), blurred["samples"]) < mse(blur(blurred["samples"]), blurred["samples"])
+
+
 @pytest.mark.parametrize("make", [lambda: flowopt(n_max=6, iterations=2), lambda: flowchef(left_half(), edit_cfg=2.0)])
 def test_the_same_seed_gives_the_same_edit(threes, make):
     assert torch.equal(edit(threes, make(), steps=8), edit(threes, make(), steps=8))
