@@ -81,6 +81,17 @@ def _check_shape(task: str, x_src: torch.Tensor) -> None:
                          f"{x_src.shape[-2]} x {x_src.shape[-1]}")
 
 
+def _free_region(mask: torch.Tensor | None, x_src: torch.Tensor) -> torch.Tensor:
+    """The mask as [B, 1, (1,) h, w] in x_src's dtype (zeros without one)."""
+    shape = (x_src.shape[0], 1, *([1] * (x_src.ndim - 4)), *x_src.shape[-2:])
+    if mask is None:
+        return torch.zeros(shape, dtype=x_src.dtype, device=x_src.device)
+    if mask.shape[-2:] != x_src.shape[-2:] or mask.shape[0] not in (1, x_src.shape[0]):
+        raise ValueError(f"mask: expected a weight [B, 1, h, w] at the latent's size {list(x_src.shape[-2:])}, got "
+                         f"shape {list(mask.shape)} (mask_to_latent resizes a ComfyUI MASK)")
+    return mask.to(x_src).reshape(mask.shape[0], 1, *shape[2:]).expand(shape)
+
+
 def at_measurement(task: str, x: torch.Tensor) -> torch.Tensor:
     """A full-resolution tensor at the measurement's resolution: block means for x2/x4, else itself."""
     return measurement_operator(task)[0](x) if task.startswith("super_resolution") else x
@@ -110,7 +121,7 @@ def flowchef(v_src: Velocity, v_tar: Velocity, x_src: torch.Tensor, sigmas: torc
     steps = len(values) - 1
     max_steps = steps if max_steps is None else max_steps
     x_src = compute(x_src)
-    free = torch.zeros_like(x_src[:, :1]) if mask is None else mask.to(x_src)
+    free = _free_region(mask, x_src)
     forward, adjoint = measurement_operator(task, blur_sigma)
     measured = at_measurement(task, _planes(x_src))    # y: the source itself (its block means for x2/x4)
     keep = at_measurement(task, _planes(1.0 - free).expand_as(_planes(x_src)))   # W = 1 - mask

@@ -291,3 +291,19 @@ def test_flowchef_calls_the_source_branch_only_for_masked_edit_guidance():
     flowchef(counting(conditioned(IMAGES, 0), src_calls), counting(conditioned(IMAGES, 1), tar_calls), x_src,
              SHIFTED, noise_like(x_src), "inpaint", 1.0 - keep, edit_cfg=4.5, max_steps=4)
     assert len(tar_calls) == len(SHIFTED) - 1 and len(src_calls) == 4
+
+
+def test_flowchef_runs_on_video_latents_with_a_frame_axis():
+    x_src = source_images().reshape(3, 1, 2, 8, 8)     # [batch, channels, frames, h, w]
+    v = lambda x, s: conditioned(IMAGES, 1)(x.reshape(3, 2, 8, 8), s).reshape(x.shape)
+    mask = 1.0 - box_keep((3, 1, 8, 8))
+    out = flowchef(v, v, x_src, SHIFTED, noise_like(x_src), "inpaint", mask, step_size=1.0)
+    keep = box_keep((3, 1, 1, 8, 8)).expand_as(x_src).bool()
+    assert out.shape == x_src.shape and torch.allclose(out[keep], x_src[keep], atol=1e-12, rtol=0)
+
+
+def test_flowchef_refuses_a_mask_of_another_size():
+    x_src = source_images()
+    with pytest.raises(ValueError, match=r"mask: expected a weight \[B, 1, h, w\] at the latent's size \[8, 8\]"):
+        flowchef(conditioned(IMAGES, 0), conditioned(IMAGES, 1), x_src, SHIFTED, noise_like(x_src), "inpaint",
+                 torch.zeros(3, 1, 4, 4))
