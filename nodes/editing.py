@@ -91,10 +91,14 @@ class EditKSampler(comfy.samplers.KSAMPLER):
             raise ValueError(f"latent_image: expected a latent with {channels} channels for this model, got shape "
                              f"{list(latent_image.shape)}")
 
+    def progress_steps(self, sigmas) -> int:
+        """Steps the progress bar counts for this schedule (the operator's callback calls)."""
+        return self.steps_per_sigma * (len(sigmas) - 1)
+
     def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
                disable_pbar=False):
         self.check_inputs(model_wrap, latent_image, denoise_mask)
-        report = step_reporter(self.name, callback, self.steps_per_sigma * (len(sigmas) - 1))
+        report = step_reporter(self.name, callback, self.progress_steps(sigmas))
         out = self.sampler_function(branch_velocity(model_wrap, "source", extra_args),
                                     branch_velocity(model_wrap, "target", extra_args),
                                     latent_image.float(), sigmas, noise, report)

@@ -13,8 +13,9 @@ from pathlib import Path
 from editing_real_workflows import EDITING_REAL_WORKFLOWS  # scripts/ is on the path when this file runs
 from reflow_family_workflows import FAMILY_WORKFLOWS
 from reflow_workflows import REFLOW_WORKFLOWS as INSTAFLOW_WORKFLOWS
+from steer_workflows import STEER_WORKFLOWS
 
-REFLOW_WORKFLOWS = {**INSTAFLOW_WORKFLOWS, **FAMILY_WORKFLOWS, **EDITING_REAL_WORKFLOWS}
+REFLOW_WORKFLOWS = {**INSTAFLOW_WORKFLOWS, **FAMILY_WORKFLOWS, **EDITING_REAL_WORKFLOWS, **STEER_WORKFLOWS}
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -332,11 +333,11 @@ def digits_reflow_one_step() -> dict:
     return g.to_json()
 
 
-def digits_edit(sampler_type: str, widgets: list, title: str, prefix: str, cfgs: tuple[float, float] = (1.5, 3.0),
-                steps: int = 28) -> dict:
+def digits_edit(sampler_type: str, widgets: list, title: str, prefix: str, *, steps: int = 28,
+                cfgs: tuple[float, float] = (1.5, 3.0), with_sampler=None) -> dict:
     """"Turn this 3 into an 8": ten 3s generated at 32 Euler steps, then edited toward label 8 by an edit SAMPLER
-    with the RectiFlow Edit Guider (source 3, target 8; cfgs) in SamplerCustomAdvanced, `steps` steps; saved as two
-    rows."""
+    with the RectiFlow Edit Guider (source 3, target 8) in SamplerCustomAdvanced, `steps` steps; saved as two rows.
+    `with_sampler(g, sampler)` adds nodes feeding the sampler's optional inputs (e.g. a MASK)."""
     g = Graph()
     loader, target, neg, latent = digits_inputs(g, 10)
     target["widgets_values"], target["title"] = ["8"], "Target: label 8"
@@ -359,10 +360,13 @@ def digits_edit(sampler_type: str, widgets: list, title: str, prefix: str, cfgs:
         g.link(src, 0, generate, name)
     guider = g.node("RectiFlowEditGuider", list(cfgs), [("GUIDER", "GUIDER")],
                     [("model", "MODEL"), ("source", "CONDITIONING"), ("target", "CONDITIONING"),
-                     ("negative", "CONDITIONING")], pos=(720, 200), title=f"Edit Guider (digits: cfg {cfgs[0]:g} / {cfgs[1]:g})")
+                     ("negative", "CONDITIONING")], pos=(720, 200),
+                    title=f"Edit Guider (digits: cfg {cfgs[0]:g} / {cfgs[1]:g})")
     for src, name in ((loader, "model"), (source, "source"), (target, "target"), (neg, "negative")):
         g.link(src, 0, guider, name)
     sampler = g.node(sampler_type, widgets, [("SAMPLER", "SAMPLER")], pos=(720, 400), title=title)
+    if with_sampler is not None:
+        with_sampler(g, sampler)
     edit_steps = g.node("BasicScheduler", ["simple", steps, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
                         pos=(720, 600), title=f"{steps} steps")
     g.link(loader, 0, edit_steps, "model")
@@ -400,13 +404,38 @@ def digits_dnaedit() -> dict:
                        "rectiflow_dnaedit_3_to_8", cfgs=(1.0, 3.5), steps=40)
 
 
+def digits_flowopt() -> dict:
+    return digits_edit("RectiFlowSamplerFlowOpt", [12, 8, 0.01],
+                       "FlowOpt (official SD3: n_max 12 of 15, 8 iterations, eta 0.01)", "rectiflow_flowopt_3_to_8",
+                       steps=15, cfgs=(1.0, 3.5))
+
+
+def left_half_mask(g: Graph, sampler: dict) -> None:
+    """A 16 x 16 MASK, white on the left half: FlowChef regenerates it and keeps the right half."""
+    blank = g.node("SolidMask", [0.0, 16, 16], [("MASK", "MASK")], pos=(360, 560), title="Mask: 16 x 16, black")
+    half = g.node("SolidMask", [1.0, 8, 16], [("MASK", "MASK")], pos=(360, 700), title="White: 8 x 16")
+    mask = g.node("MaskComposite", [0, 0, "add"], [("MASK", "MASK")], [("destination", "MASK"), ("source", "MASK")],
+                  pos=(360, 840), title="Left half free to change")
+    g.link(blank, 0, mask, "destination")
+    g.link(half, 0, mask, "source")
+    sampler["inputs"].append({"name": "mask", "type": "MASK", "link": None})
+    g.link(mask, 0, sampler, "mask")
+
+
+def digits_flowchef() -> dict:
+    return digits_edit("RectiFlowSamplerFlowChef", ["inpaint", 0.08, 1, 1000, 0, 0.0, 1.0],
+                       "FlowChef inpaint (RF++ step 0.08): the left half becomes an 8", "rectiflow_flowchef_3_to_8",
+                       with_sampler=left_half_mask)
+
+
 WORKFLOWS = {"digits_quickstart.json": digits_quickstart, "digits_optimal_steps.json": digits_optimal_steps,
              "digits_learned_solver.json": digits_learned_solver,
              "guidance_raag_few_steps.json": guidance_raag_few_steps,
              "guidance_smc_inspector.json": guidance_smc_inspector,
              "digits_reflow_one_step.json": digits_reflow_one_step,
              "digits_flowedit.json": digits_flowedit, "digits_rf_inversion.json": digits_rf_inversion,
-             "digits_uniedit.json": digits_uniedit, "digits_dnaedit.json": digits_dnaedit}
+             "digits_uniedit.json": digits_uniedit, "digits_dnaedit.json": digits_dnaedit,
+             "digits_flowopt.json": digits_flowopt, "digits_flowchef.json": digits_flowchef}
 # Workflows that need downloaded checkpoints: workflows/real_models/, checked against /object_info but not run
 REAL_MODEL_DIR = "real_models"
 

@@ -268,4 +268,7 @@ SURFACE: list[Symbol] = [
     Symbol("server.PromptServer.trigger_on_prompt", "calls_us", "prompt_links.py mark_bad_links (before validation)",
            var="handler", implements="(json_data)"),
     Symbol("server.PromptServer.send_progress_text", "method", "progress_text.py show_progress_text", calls=(C(2),)),
+    # ---- editing masks (editing_steer.py FlowChef): an optional ComfyUI MASK input
+    Symbol("comfy_api.latest.io.Mask", "class", "editing_steer.py SamplerFlowChef"),
+    Symbol("comfy_api.latest.io.Mask.Input", "class", "editing_steer.py SamplerFlowChef (optional=True)"),
 ]
