@@ -5,6 +5,8 @@ sigma = 0 data; docs/design.md "Time convention"), so it runs on any flow model 
 """
 from .flowedit import check_flowedit_options, flow_edit, flowedit_delta
 from .rf_inversion import check_rf_inversion_options, controlled_inversion, controlled_regeneration, rf_inversion
+from .solver_edit import check_solver_edit_options, solver_edit, solver_inversion, solver_regeneration
 
 __all__ = ["check_flowedit_options", "flow_edit", "flowedit_delta", "check_rf_inversion_options",
-           "controlled_inversion", "controlled_regeneration", "rf_inversion"]
+           "controlled_inversion", "controlled_regeneration", "rf_inversion",
+           "check_solver_edit_options", "solver_edit", "solver_inversion", "solver_regeneration"]
