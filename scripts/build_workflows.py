@@ -12,8 +12,10 @@ from pathlib import Path
 
 from reflow_family_workflows import FAMILY_WORKFLOWS  # scripts/ is on the path when this file runs
 from reflow_workflows import REFLOW_WORKFLOWS as INSTAFLOW_WORKFLOWS
+from solver_edit_workflows import SOLVER_EDIT_WORKFLOWS
 
 REFLOW_WORKFLOWS = {**INSTAFLOW_WORKFLOWS, **FAMILY_WORKFLOWS}
+REFLOW_WORKFLOWS.update(SOLVER_EDIT_WORKFLOWS)   # real-model editing placeholders (workflows/real_models/)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -387,12 +389,19 @@ def digits_rf_inversion() -> dict:
                        "RF-Inversion (gamma 0.5, eta 0.9, stop 7 of 28)", "rectiflow_rf_inversion_3_to_8")
 
 
+def digits_rf_solver_edit() -> dict:
+    return digits_edit("RectiFlowSamplerRFSolverEdit", ["rf_solver", 0, "late"],
+                       "RF-Solver Edit (inject 0: the digits UNet has no Flux/SD3 attention)",
+                       "rectiflow_rf_solver_edit_3_to_8")
+
+
 WORKFLOWS = {"digits_quickstart.json": digits_quickstart, "digits_optimal_steps.json": digits_optimal_steps,
              "digits_learned_solver.json": digits_learned_solver,
              "guidance_raag_few_steps.json": guidance_raag_few_steps,
              "guidance_smc_inspector.json": guidance_smc_inspector,
              "digits_reflow_one_step.json": digits_reflow_one_step,
              "digits_flowedit.json": digits_flowedit, "digits_rf_inversion.json": digits_rf_inversion}
+WORKFLOWS["digits_rf_solver_edit.json"] = digits_rf_solver_edit
 # Workflows that need downloaded checkpoints: workflows/real_models/, checked against /object_info but not run
 REAL_MODEL_DIR = "real_models"
 
