@@ -75,10 +75,11 @@ class SamplerRFSolverEdit(RectiFlowNode):
                              tooltip="Regeneration steps (the first, noisiest) that take the inversion's attention "
                                      "values V: more keeps more of the source. 0: no sharing. Official examples 2-5 "
                                      "of 15-30 steps (FireFlow 1 of 8-15). Needs a Flux or SD3 model; skipped with a "
-                                     "warning on others."),
+                                     "warning on others. Keeps 2 V tensors per step and block on the offload device "
+                                     "(Flux at 1024px, late blocks, inject 5: about 5 GB)."),
                 io.Combo.Input("blocks", options=list(BLOCK_CHOICES), default="late",
-                               tooltip="Blocks that share V. late: Flux single blocks 20-37 of 38 (official), SD3 joint "
-                                       "blocks from the same share of depth. all: every attention block."),
+                               tooltip="Blocks that share V. late: Flux single blocks 20-37 of 38 (official), SD3 "
+                                       "joint blocks from the same share of depth. all: every attention block."),
             ],
             outputs=[io.Sampler.Output(tooltip="SAMPLER for SamplerCustomAdvanced with the RectiFlow Edit Guider.")],
         )

@@ -62,13 +62,15 @@ SOLVER_EDIT_SURFACE: list[Symbol] = [
     Symbol(f"{_FLUX}.forward_orig", "keys", "editing_values.py ValueBank.block_patch",
            names=("patches_replace", "dit", "double_block", "single_block", "original_block")),
     *(Symbol(f"{_FLUX}.forward_orig", "calls_us", "editing_values.py ValueBank.block_patch",
-             var=f"blocks_replace['{kind}', i]", implements="(args, extra)") for kind in ("double_block", "single_block")),
+             var=f"blocks_replace['{kind}', i]", implements="(args, extra)")
+      for kind in ("double_block", "single_block")),
     Symbol(f"{_MMDIT}.forward_core_with_concat", "keys", "editing_values.py ValueBank.block_patch",
            names=("patches_replace", "dit", "double_block", "original_block")),
     Symbol(f"{_MMDIT}.forward_core_with_concat", "calls_us", "editing_values.py ValueBank.block_patch",
            var="blocks_replace['double_block', i]", implements="(args, extra)"),
     Symbol("comfy.ldm.modules.attention.wrap_attn", "keys", "editing_values.py ValueBank.attention_override "
-           "(called as override(func, q, k, v, heads, ...))", names=("optimized_attention_override", "transformer_options")),
+           "(called as override(func, q, k, v, heads, ...))",
+           names=("optimized_attention_override", "transformer_options")),
     # every attention call of the shared blocks hands transformer_options on (wrap_attn then calls our override)
     *(Symbol(path, "calls_us", "editing_values.py ValueBank.attention_override reads kwargs['transformer_options']",
              var="optimized_attention", implements="(q, k, v, heads, *, transformer_options, **kwargs)")
