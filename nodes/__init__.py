@@ -7,6 +7,7 @@ from .digits import DIGITS_NODES
 from .editing import EDITING_NODES
 from .editing_steer import STEER_NODES
 from .editing_uniedit import UNIEDIT_DNAEDIT_NODES
+from .editing_solver import SOLVER_EDIT_NODES
 from .guidance import GUIDANCE_NODES
 from .inversion import INVERSION_NODES
 from .learned import LEARNED_NODES
@@ -23,7 +24,8 @@ from .trajectory import TRAJECTORY_NODES
 ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES, *SCHEDULE_NODES, *INVERSION_NODES, *LEARNED_NODES,
                                        *TRAJECTORY_NODES, *GUIDANCE_NODES, *LOADER_NODES, *CONVERSION_NODES,
                                        *DELTA_NODES, *FAMILY_NODES, *REFLOW_SCHEDULE_NODES, *EDITING_NODES,
-                                       *UNIEDIT_DNAEDIT_NODES, *STEER_NODES]
+                                       *UNIEDIT_DNAEDIT_NODES, *STEER_NODES,
+                                       *SOLVER_EDIT_NODES]
 
 
 class RectiFlowExtension(ComfyExtension):

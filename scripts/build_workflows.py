@@ -13,9 +13,11 @@ from pathlib import Path
 from editing_real_workflows import EDITING_REAL_WORKFLOWS  # scripts/ is on the path when this file runs
 from reflow_family_workflows import FAMILY_WORKFLOWS
 from reflow_workflows import REFLOW_WORKFLOWS as INSTAFLOW_WORKFLOWS
+from solver_edit_workflows import SOLVER_EDIT_WORKFLOWS
 from steer_workflows import STEER_WORKFLOWS
 
-REFLOW_WORKFLOWS = {**INSTAFLOW_WORKFLOWS, **FAMILY_WORKFLOWS, **EDITING_REAL_WORKFLOWS, **STEER_WORKFLOWS}
+REFLOW_WORKFLOWS = {**INSTAFLOW_WORKFLOWS, **FAMILY_WORKFLOWS, **EDITING_REAL_WORKFLOWS, **STEER_WORKFLOWS,
+                    **SOLVER_EDIT_WORKFLOWS}
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -428,6 +430,12 @@ def digits_flowchef() -> dict:
                        with_sampler=left_half_mask)
 
 
+def digits_rf_solver_edit() -> dict:
+    return digits_edit("RectiFlowSamplerRFSolverEdit", ["rf_solver", 0, "late"],
+                       "RF-Solver Edit (inject 0: the digits UNet has no Flux/SD3 attention)",
+                       "rectiflow_rf_solver_edit_3_to_8")
+
+
 WORKFLOWS = {"digits_quickstart.json": digits_quickstart, "digits_optimal_steps.json": digits_optimal_steps,
              "digits_learned_solver.json": digits_learned_solver,
              "guidance_raag_few_steps.json": guidance_raag_few_steps,
@@ -435,7 +443,8 @@ WORKFLOWS = {"digits_quickstart.json": digits_quickstart, "digits_optimal_steps.
              "digits_reflow_one_step.json": digits_reflow_one_step,
              "digits_flowedit.json": digits_flowedit, "digits_rf_inversion.json": digits_rf_inversion,
              "digits_uniedit.json": digits_uniedit, "digits_dnaedit.json": digits_dnaedit,
-             "digits_flowopt.json": digits_flowopt, "digits_flowchef.json": digits_flowchef}
+             "digits_flowopt.json": digits_flowopt, "digits_flowchef.json": digits_flowchef,
+             "digits_rf_solver_edit.json": digits_rf_solver_edit}
 # Workflows that need downloaded checkpoints: workflows/real_models/, checked against /object_info but not run
 REAL_MODEL_DIR = "real_models"
 

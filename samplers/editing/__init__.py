@@ -10,9 +10,11 @@ from .masks import mask_to_latent
 from .rf_inversion import check_rf_inversion_options, controlled_inversion, controlled_regeneration, rf_inversion
 from .uniedit import check_uniedit_options, uni_inversion, uniedit
 from .dnaedit import check_dnaedit_options, dnaedit, noise_alignment
+from .solver_edit import check_solver_edit_options, solver_edit, solver_inversion, solver_regeneration
 
 __all__ = ["check_flowedit_options", "flow_edit", "flowedit_delta", "check_rf_inversion_options",
            "controlled_inversion", "controlled_regeneration", "rf_inversion",
            "check_uniedit_options", "uni_inversion", "uniedit", "check_dnaedit_options", "dnaedit", "noise_alignment",
            "FLOWCHEF_TASKS", "check_flowchef_options", "flowchef", "measurement_operator",
-           "check_flowopt_options", "flow_opt", "mask_to_latent"]
+           "check_flowopt_options", "flow_opt", "mask_to_latent",
+           "check_solver_edit_options", "solver_edit", "solver_inversion", "solver_regeneration"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from .adaptive import SolverBudgetError, bogacki_shampine_step, sample_flow_adaptive
 from .core import Callback, NoiseSampler, Step, Velocity, compute_dtype, flow_velocity
-from .fireflow import sample_fireflow
+from .fireflow import fireflow_step, sample_fireflow
 from .multistep import (
     MAX_STEP_RATIO, STARTS, adams_increment, check_adams_options, sample_adams_bashforth, sample_flow_ab2, sample_flow_ab3,
     sample_flow_pc, usable_order,
@@ -38,7 +38,7 @@ __all__ = [
     "SOLVERS", "SolverInfo", "SolverBudgetError", "Callback", "NoiseSampler", "Step", "Velocity", "compute_dtype",
     "flow_velocity", "euler_step", "sample_flow_euler", "ButcherTableau", "HEUN", "MIDPOINT", "KUTTA3", "RK4",
     "explicit_rk_step", "runge_kutta_step", "FINAL_STEPS", "check_final_step", "sample_flow_heun", "sample_flow_rk3", "sample_flow_rk4",
-    "rf_solver_step", "rf_solver_step_midpoint", "sample_rf_solver", "sample_fireflow", "STARTS",
+    "rf_solver_step", "rf_solver_step_midpoint", "sample_rf_solver", "sample_fireflow", "fireflow_step", "STARTS",
     "MAX_STEP_RATIO", "usable_order", "check_adams_options", "sample_adams_bashforth", "adams_increment",
     "sample_flow_ab2", "sample_flow_ab3", "sample_flow_pc", "bogacki_shampine_step", "sample_flow_adaptive",
     "DIFFUSION_SHAPES", "sample_flow_sde",

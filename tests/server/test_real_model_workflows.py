@@ -17,7 +17,8 @@ pytestmark = pytest.mark.server
 WORKFLOWS = sorted((REPO / "workflows" / "real_models").glob("*.json"))
 EXPECTED = {"instaflow_one_step", "two_rectified_flow_few_steps", "rf_conversion_noobai", "instaflow_delta_merge",
             "perflow_sd15_few_steps", "perflow_sd15_delta", "rectified_diffusion_two_steps"}
-CHECKED_COMBOS = ("family", "preset", "base", "checkpoint", "sampling")   # RectiFlow options the workflows set
+CHECKED_COMBOS = ("family", "preset", "base", "checkpoint", "sampling",   # RectiFlow options the workflows set
+                  "solver", "blocks")
 
 
 def load(path) -> dict:

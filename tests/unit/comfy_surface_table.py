@@ -49,6 +49,36 @@ CFG_ARGS = ("cond", "uncond", "cond_scale", "input", "sigma", "cond_denoised", "
 POST_CFG_ARGS = ("denoised", "cond_denoised", "uncond_denoised", "uncond", "sigma", "input", "model_options")
 CALLBACK_KEYS = ("x", "i", "sigma", "sigma_hat", "denoised")   # what samplers/ hands a KSAMPLER callback
 
+# editing_values.py: RF-Solver-Edit's value sharing through per-run patches_replace["dit"] + attention override
+_FLUX, _MMDIT = "comfy.ldm.flux.model.Flux", "comfy.ldm.modules.diffusionmodules.mmdit.MMDiT"
+SOLVER_EDIT_SURFACE: list[Symbol] = [
+    *(Symbol(m, "module", "editing_values.py imports") for m in ("comfy.ldm.flux.model",
+                                                                  "comfy.ldm.modules.diffusionmodules.mmdit")),
+    Symbol(_FLUX, "class", "editing_values.py shared_blocks (isinstance)"),
+    Symbol(f"{_FLUX}.double_blocks", "instance_attribute", "editing_values.py shared_blocks"),
+    Symbol(f"{_FLUX}.single_blocks", "instance_attribute", "editing_values.py shared_blocks"),
+    Symbol(_MMDIT, "class", "editing_values.py shared_blocks (isinstance)"),
+    Symbol(f"{_MMDIT}.joint_blocks", "instance_attribute", "editing_values.py shared_blocks"),
+    Symbol(f"{_FLUX}.forward_orig", "keys", "editing_values.py ValueBank.block_patch",
+           names=("patches_replace", "dit", "double_block", "single_block", "original_block")),
+    *(Symbol(f"{_FLUX}.forward_orig", "calls_us", "editing_values.py ValueBank.block_patch",
+             var=f"blocks_replace['{kind}', i]", implements="(args, extra)")
+      for kind in ("double_block", "single_block")),
+    Symbol(f"{_MMDIT}.forward_core_with_concat", "keys", "editing_values.py ValueBank.block_patch",
+           names=("patches_replace", "dit", "double_block", "original_block")),
+    Symbol(f"{_MMDIT}.forward_core_with_concat", "calls_us", "editing_values.py ValueBank.block_patch",
+           var="blocks_replace['double_block', i]", implements="(args, extra)"),
+    Symbol("comfy.ldm.modules.attention.wrap_attn", "keys", "editing_values.py ValueBank.attention_override "
+           "(called as override(func, q, k, v, heads, ...))",
+           names=("optimized_attention_override", "transformer_options")),
+    # every attention call of the shared blocks hands transformer_options on (wrap_attn then calls our override)
+    *(Symbol(path, "calls_us", "editing_values.py ValueBank.attention_override reads kwargs['transformer_options']",
+             var="optimized_attention", implements="(q, k, v, heads, *, transformer_options, **kwargs)")
+      for path in ("comfy.ldm.flux.math.attention", "comfy.ldm.modules.diffusionmodules.mmdit._block_mixing")),
+    Symbol("comfy.samplers._calc_cond_batch", "keys", "editing_values.py ValueBank.share: V per cond/uncond chunk",
+           names=("transformer_options", "cond_or_uncond")),
+]
+
 SURFACE: list[Symbol] = [
     *(Symbol(m, "module", "imports") for m in _MODULES),
     # ---- host entry point (ComfyUI calls us)
@@ -271,4 +301,5 @@ SURFACE: list[Symbol] = [
     # ---- editing masks (editing_steer.py FlowChef): an optional ComfyUI MASK input
     Symbol("comfy_api.latest.io.Mask", "class", "editing_steer.py SamplerFlowChef"),
     Symbol("comfy_api.latest.io.Mask.Input", "class", "editing_steer.py SamplerFlowChef (optional=True)"),
+    *SOLVER_EDIT_SURFACE,
 ]
