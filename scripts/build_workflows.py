@@ -10,157 +10,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from editing_real_workflows import EDITING_REAL_WORKFLOWS  # scripts/ is on the path when this file runs
+from digits_edit_workflows import DIGITS_EDIT_WORKFLOWS  # scripts/ is on the path when this file runs
+from editing_real_workflows import EDITING_REAL_WORKFLOWS
 from reflow_family_workflows import FAMILY_WORKFLOWS
 from reflow_workflows import REFLOW_WORKFLOWS as INSTAFLOW_WORKFLOWS
 from solver_edit_workflows import SOLVER_EDIT_WORKFLOWS
 from steer_workflows import STEER_WORKFLOWS
+from workflow_graph import Graph, decode_and_save, digits_inputs, link_cfg_inputs, sample_and_save
 
 REFLOW_WORKFLOWS = {**INSTAFLOW_WORKFLOWS, **FAMILY_WORKFLOWS, **EDITING_REAL_WORKFLOWS, **STEER_WORKFLOWS,
                     **SOLVER_EDIT_WORKFLOWS}
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-# Layout on the editor's canvas (LiteGraph units = screen pixels at zoom 1). Heights are generous enough for both
-# the classic canvas renderer and the "Nodes 2.0" (Vue) renderer, whose widget rows are taller.
-TITLE_HEIGHT = 30  # the title bar is drawn above a node's pos
-SLOT_HEIGHT = 24  # one input/output row
-WIDGET_HEIGHT = 32  # one widget row (a seed's "control after generate" is its own row)
-NODE_PADDING = 16
-NODE_WIDTH = 340
-TITLE_CHAR_WIDTH = 8  # a long title widens its node
-PREVIEW_HEIGHT = {"SaveImage": 280, "PreviewImage": 280, "PreviewAny": 140,  # room for what a run shows
-                  "Note": 300}  # room for a note's text
-COLUMN_GAP = 80
-ROW_GAP = 40
-# Canvas pixels from the window's top-left corner to the graph's top-left title corner when the file opens: the
-# editor draws its top bar (tabs, menu, breadcrumb; about 130 px) and sidebar (about 60 px) over the canvas.
-VIEW_OFFSET = (120, 180)
-
-
-class Graph:
-    """Minimal builder for ComfyUI's UI workflow format (version 0.4) with an automatic layered layout."""
-
-    def __init__(self):
-        self.nodes: list[dict] = []
-        self.links: list[list] = []
-
-    def node(self, node_type: str, widgets: list | None = None, outputs: list[tuple[str, str]] = (),
-             inputs: list[tuple[str, str]] = (), pos=(0, 0), title: str | None = None) -> dict:
-        """Add a node. `pos` is only a hint: `to_json` puts each node in the column of its graph depth and uses
-        pos (y, then x) to order the nodes inside a column."""
-        node = {
-            "id": len(self.nodes) + 1, "type": node_type, "pos": list(pos), "size": [NODE_WIDTH, 120],
-            "flags": {}, "order": len(self.nodes), "mode": 0,
-            "inputs": [{"name": n, "type": t, "link": None} for n, t in inputs],
-            "outputs": [{"name": n, "type": t, "links": [], "slot_index": i} for i, (n, t) in enumerate(outputs)],
-            "properties": {"Node name for S&R": node_type},
-            "widgets_values": list(widgets or []),
-        }
-        if title:
-            node["title"] = title
-        self.nodes.append(node)
-        return node
-
-    def link(self, src: dict, out_slot: int, dst: dict, input_name: str) -> None:
-        link_id = len(self.links) + 1
-        slot = next(i for i, inp in enumerate(dst["inputs"]) if inp["name"] == input_name)
-        link_type = src["outputs"][out_slot]["type"]
-        self.links.append([link_id, src["id"], out_slot, dst["id"], slot, link_type])
-        src["outputs"][out_slot]["links"].append(link_id)
-        dst["inputs"][slot]["link"] = link_id
-
-    def columns(self) -> dict[int, int]:
-        """Node id -> column: the longest path from a source, then each source moved next to its first consumer."""
-        sources = {n["id"]: [] for n in self.nodes}
-        consumers = {n["id"]: [] for n in self.nodes}
-        for _, src, _, dst, _, _ in self.links:
-            sources[dst].append(src)
-            consumers[src].append(dst)
-        column: dict[int, int] = {}
-
-        def depth(node_id: int) -> int:
-            if node_id not in column:
-                column[node_id] = 1 + max((depth(s) for s in sources[node_id]), default=-1)
-            return column[node_id]
-
-        for node_id in sources:
-            depth(node_id)
-        for node_id, feeds in consumers.items():
-            if not sources[node_id] and feeds:
-                column[node_id] = min(column[c] for c in feeds) - 1
-        return column
-
-    @staticmethod
-    def node_size(node: dict) -> list[int]:
-        """Width and body height (title bar excluded) that fit the node's title, slots, widgets and previews."""
-        title = node.get("title", node["type"])
-        width = max(NODE_WIDTH, TITLE_CHAR_WIDTH * len(title) + 60)
-        rows = max(len(node["inputs"]), len(node["outputs"]))
-        height = (NODE_PADDING + rows * SLOT_HEIGHT + len(node["widgets_values"]) * WIDGET_HEIGHT
-                  + PREVIEW_HEIGHT.get(node["type"], 0))
-        return [width, height]
-
-    def lay_out(self) -> None:
-        """Columns by graph depth, left to right; each column's nodes stacked top-down with their real heights."""
-        column = self.columns()
-        by_column: dict[int, list[dict]] = {}
-        for node in self.nodes:
-            node["size"] = self.node_size(node)
-            by_column.setdefault(column[node["id"]], []).append(node)
-        x = 0
-        for index in sorted(by_column):
-            stack = sorted(by_column[index], key=lambda n: (n["pos"][1], n["pos"][0], n["id"]))
-            y = TITLE_HEIGHT
-            for node in stack:
-                node["pos"] = [x, y]
-                y += node["size"][1] + TITLE_HEIGHT + ROW_GAP
-            x += max(n["size"][0] for n in stack) + COLUMN_GAP
-
-    def to_json(self) -> dict:
-        self.lay_out()
-        return {"last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes,
-                "links": self.links, "groups": [], "config": {},
-                "extra": {"ds": {"scale": 1, "offset": list(VIEW_OFFSET)}}, "version": 0.4}
-
-
-def digits_inputs(g: Graph, batch: int) -> tuple[dict, dict, dict, dict]:
-    """Digits model, one label per column, null negative and an empty latent (every workflow's inputs)."""
-    loader = g.node("RectiFlowDigitsModelLoader", ["digits_rf.safetensors"], [("MODEL", "MODEL")], pos=(0, 0))
-    pos = g.node("RectiFlowDigitsLabel", ["0 1 2 3 4 5 6 7 8 9"], [("CONDITIONING", "CONDITIONING")],
-                 pos=(0, 180), title="Positive: one label per column")
-    neg = g.node("RectiFlowDigitsLabel", ["null"], [("CONDITIONING", "CONDITIONING")], pos=(0, 330),
-                 title="Negative: null label")
-    latent = g.node("RectiFlowDigitsEmptyLatent", [batch], [("LATENT", "LATENT")], pos=(0, 480))
-    return loader, pos, neg, latent
-
-
-def decode_and_save(g: Graph, samples: dict, prefix: str) -> None:
-    """Digits latent (output 0 of `samples`) -> 4 x 10 image grid -> SaveImage(prefix)."""
-    image = g.node("RectiFlowDigitsLatentToImage", [4, 10], [("IMAGE", "IMAGE")], [("samples", "LATENT")],
-                   pos=(1080, 0))
-    save = g.node("SaveImage", [prefix], [], [("images", "IMAGE")], pos=(1080, 200))
-    g.link(samples, 0, image, "samples")
-    g.link(image, 0, save, "images")
-
-
-def sample_and_save(g: Graph, noise: dict, guider: dict, sampler: dict, sigmas: dict, latent: dict,
-                    prefix: str) -> None:
-    """SamplerCustomAdvanced on the given sources, then `decode_and_save`."""
-    run = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
-                 [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
-                  ("latent_image", "LATENT")], pos=(720, 0))
-    for src, name in ((noise, "noise"), (guider, "guider"), (sampler, "sampler"), (sigmas, "sigmas"),
-                      (latent, "latent_image")):
-        g.link(src, 0, run, name)
-    decode_and_save(g, run, prefix)
-
-
-def link_cfg_inputs(g: Graph, loader: dict, pos: dict, neg: dict, guider: dict) -> None:
-    g.link(loader, 0, guider, "model")
-    g.link(pos, 0, guider, "positive")
-    g.link(neg, 0, guider, "negative")
 
 
 def digits_quickstart() -> dict:
@@ -335,116 +196,11 @@ def digits_reflow_one_step() -> dict:
     return g.to_json()
 
 
-def digits_edit(sampler_type: str, widgets: list, title: str, prefix: str, *, steps: int = 28,
-                cfgs: tuple[float, float] = (1.5, 3.0), with_sampler=None) -> dict:
-    """"Turn this 3 into an 8": ten 3s generated at 32 Euler steps, then edited toward label 8 by an edit SAMPLER
-    with the RectiFlow Edit Guider (source 3, target 8) in SamplerCustomAdvanced, `steps` steps; saved as two rows.
-    `with_sampler(g, sampler)` adds nodes feeding the sampler's optional inputs (e.g. a MASK)."""
-    g = Graph()
-    loader, target, neg, latent = digits_inputs(g, 10)
-    target["widgets_values"], target["title"] = ["8"], "Target: label 8"
-    source = g.node("RectiFlowDigitsLabel", ["3"], [("CONDITIONING", "CONDITIONING")], pos=(0, 180),
-                    title="Source: label 3")
-    generator = g.node("CFGGuider", [3.0], [("GUIDER", "GUIDER")],
-                       [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 0),
-                       title="Generate the source 3s")
-    noise = g.node("RandomNoise", [2026, "fixed"], [("NOISE", "NOISE")], pos=(360, 160))
-    euler = g.node("RectiFlowSamplerEuler", [], [("SAMPLER", "SAMPLER")], pos=(360, 300))
-    gen_steps = g.node("BasicScheduler", ["simple", 32, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
-                       pos=(360, 400), title="32 steps")
-    link_cfg_inputs(g, loader, source, neg, generator)
-    g.link(loader, 0, gen_steps, "model")
-    generate = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
-                      [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
-                       ("latent_image", "LATENT")], pos=(720, 0), title="Source 3s")
-    for src, name in ((noise, "noise"), (generator, "guider"), (euler, "sampler"), (gen_steps, "sigmas"),
-                      (latent, "latent_image")):
-        g.link(src, 0, generate, name)
-    guider = g.node("RectiFlowEditGuider", list(cfgs), [("GUIDER", "GUIDER")],
-                    [("model", "MODEL"), ("source", "CONDITIONING"), ("target", "CONDITIONING"),
-                     ("negative", "CONDITIONING")], pos=(720, 200),
-                    title=f"Edit Guider (digits: cfg {cfgs[0]:g} / {cfgs[1]:g})")
-    for src, name in ((loader, "model"), (source, "source"), (target, "target"), (neg, "negative")):
-        g.link(src, 0, guider, name)
-    sampler = g.node(sampler_type, widgets, [("SAMPLER", "SAMPLER")], pos=(720, 400), title=title)
-    if with_sampler is not None:
-        with_sampler(g, sampler)
-    edit_steps = g.node("BasicScheduler", ["simple", steps, 1.0], [("SIGMAS", "SIGMAS")], [("model", "MODEL")],
-                        pos=(720, 600), title=f"{steps} steps")
-    g.link(loader, 0, edit_steps, "model")
-    edit = g.node("SamplerCustomAdvanced", [], [("output", "LATENT"), ("denoised_output", "LATENT")],
-                  [("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
-                   ("latent_image", "LATENT")], pos=(1080, 0), title="Edited toward 8")
-    for src, name in ((noise, "noise"), (guider, "guider"), (sampler, "sampler"), (edit_steps, "sigmas"),
-                      (generate, "latent_image")):
-        g.link(src, 0, edit, name)
-    both = g.node("LatentBatch", [], [("LATENT", "LATENT")], [("samples1", "LATENT"), ("samples2", "LATENT")],
-                  pos=(1080, 300), title="Top row: source 3s; bottom row: edited")
-    g.link(generate, 0, both, "samples1")
-    g.link(edit, 0, both, "samples2")
-    decode_and_save(g, both, prefix)
-    return g.to_json()
-
-
-def digits_flowedit() -> dict:
-    return digits_edit("RectiFlowSamplerFlowEdit", [16, 0, 1, 0, "fixed"],
-                       "FlowEdit (digits: n_max 16 of 28; SD3 33 of 50)", "rectiflow_flowedit_3_to_8")
-
-
-def digits_rf_inversion() -> dict:
-    return digits_edit("RectiFlowSamplerRFInversion", [0.5, 0.9, 0, 7],
-                       "RF-Inversion (gamma 0.5, eta 0.9, stop 7 of 28)", "rectiflow_rf_inversion_3_to_8")
-
-
-def digits_uniedit() -> dict:
-    return digits_edit("RectiFlowSamplerUniEdit", [5.0, 0.6, "signed", 1], "UniEdit-Flow (omega 5, alpha 0.6: 9 of 15)",
-                       "rectiflow_uniedit_3_to_8", cfgs=(1.0, 1.0), steps=15)
-
-
-def digits_dnaedit() -> dict:
-    return digits_edit("RectiFlowSamplerDNAEdit", [13, 0.8], "DNAEdit (start 13 of 40, mvg 0.8)",
-                       "rectiflow_dnaedit_3_to_8", cfgs=(1.0, 3.5), steps=40)
-
-
-def digits_flowopt() -> dict:
-    return digits_edit("RectiFlowSamplerFlowOpt", [12, 8, 0.01],
-                       "FlowOpt (official SD3: n_max 12 of 15, 8 iterations, eta 0.01)", "rectiflow_flowopt_3_to_8",
-                       steps=15, cfgs=(1.0, 3.5))
-
-
-def left_half_mask(g: Graph, sampler: dict) -> None:
-    """A 16 x 16 MASK, white on the left half: FlowChef regenerates it and keeps the right half."""
-    blank = g.node("SolidMask", [0.0, 16, 16], [("MASK", "MASK")], pos=(360, 560), title="Mask: 16 x 16, black")
-    half = g.node("SolidMask", [1.0, 8, 16], [("MASK", "MASK")], pos=(360, 700), title="White: 8 x 16")
-    mask = g.node("MaskComposite", [0, 0, "add"], [("MASK", "MASK")], [("destination", "MASK"), ("source", "MASK")],
-                  pos=(360, 840), title="Left half free to change")
-    g.link(blank, 0, mask, "destination")
-    g.link(half, 0, mask, "source")
-    sampler["inputs"].append({"name": "mask", "type": "MASK", "link": None})
-    g.link(mask, 0, sampler, "mask")
-
-
-def digits_flowchef() -> dict:
-    return digits_edit("RectiFlowSamplerFlowChef", ["inpaint", 0.08, 1, 1000, 0, 0.0, 1.0],
-                       "FlowChef inpaint (RF++ step 0.08): the left half becomes an 8", "rectiflow_flowchef_3_to_8",
-                       with_sampler=left_half_mask)
-
-
-def digits_rf_solver_edit() -> dict:
-    return digits_edit("RectiFlowSamplerRFSolverEdit", ["rf_solver", 0, "late"],
-                       "RF-Solver Edit (inject 0: the digits UNet has no Flux/SD3 attention)",
-                       "rectiflow_rf_solver_edit_3_to_8")
-
-
 WORKFLOWS = {"digits_quickstart.json": digits_quickstart, "digits_optimal_steps.json": digits_optimal_steps,
              "digits_learned_solver.json": digits_learned_solver,
              "guidance_raag_few_steps.json": guidance_raag_few_steps,
              "guidance_smc_inspector.json": guidance_smc_inspector,
-             "digits_reflow_one_step.json": digits_reflow_one_step,
-             "digits_flowedit.json": digits_flowedit, "digits_rf_inversion.json": digits_rf_inversion,
-             "digits_uniedit.json": digits_uniedit, "digits_dnaedit.json": digits_dnaedit,
-             "digits_flowopt.json": digits_flowopt, "digits_flowchef.json": digits_flowchef,
-             "digits_rf_solver_edit.json": digits_rf_solver_edit}
+             "digits_reflow_one_step.json": digits_reflow_one_step, **DIGITS_EDIT_WORKFLOWS}
 # Workflows that need downloaded checkpoints: workflows/real_models/, checked against /object_info but not run
 REAL_MODEL_DIR = "real_models"
 
