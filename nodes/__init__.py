@@ -5,6 +5,7 @@ from comfy_api.latest import ComfyExtension, io
 
 from .digits import DIGITS_NODES
 from .editing import EDITING_NODES
+from .editing_guiders import EDITING_GUIDER_NODES
 from .guidance import GUIDANCE_NODES
 from .inversion import INVERSION_NODES
 from .learned import LEARNED_NODES
@@ -19,7 +20,8 @@ from .trajectory import TRAJECTORY_NODES
 
 ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES, *SCHEDULE_NODES, *INVERSION_NODES, *LEARNED_NODES,
                                        *TRAJECTORY_NODES, *GUIDANCE_NODES, *LOADER_NODES, *CONVERSION_NODES,
-                                       *DELTA_NODES, *FAMILY_NODES, *REFLOW_SCHEDULE_NODES, *EDITING_NODES]
+                                       *DELTA_NODES, *FAMILY_NODES, *REFLOW_SCHEDULE_NODES, *EDITING_NODES,
+                                       *EDITING_GUIDER_NODES]
 
 
 class RectiFlowExtension(ComfyExtension):
