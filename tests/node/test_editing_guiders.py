@@ -137,6 +137,17 @@ def test_a_guider_on_the_target_branch_follows_an_independent_flowedit_loop_with
     assert (ours - plain_cfg).abs().max() > 1e-2   # the branch's own law was used, not CFG
 
 
+@pytest.mark.parametrize("node, settings", [
+    ("RectiFlowGuiderRectifiedCFGPP", dict(w=2.0, predictor_fraction=0.5)),
+    ("RectiFlowGuiderAPG", dict(w=3.0, momentum=-0.5, norm_threshold=0.0, eta=0.0)),
+], ids=["rectified-cfgpp", "apg"])
+def test_step_and_momentum_guiders_work_as_the_target_branch(threes, node, settings):
+    ours = edit(threes, from_guiders(cfg_guider("3", 1.5), law_guider(node, "8", **settings)))
+    plain_cfg = edit(threes, from_guiders(cfg_guider("3", 1.5), cfg_guider("8", 3.0)))
+    assert bool(torch.isfinite(ours).all()) and (ours - plain_cfg).abs().max() > 1e-2
+    assert accuracy(ours, [8]) >= 0.5
+
+
 def test_a_stateful_branch_guider_starts_afresh_every_run(threes):
     guider = from_guiders(cfg_guider("3", 1.5), law_guider("RectiFlowGuiderSMCCFG", "8", w=3.0, **SMC))
     assert torch.equal(edit(threes, guider), edit(threes, guider))
