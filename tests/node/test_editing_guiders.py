@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rectiflow.models.digits import NULL_LABEL, label_one_hot
-from rectiflow.testing.comfy_host import run_node
+from rectiflow.testing.comfy_host import boot_comfyui, run_node
 from digits_helpers import accuracy, empty_latent, labels_cond
 from digits_helpers import digits_model as load_digits_model
 
@@ -14,7 +14,7 @@ BATCH = 12
 STEPS = 28
 FLOWEDIT = {"n_max": 16, "n_min": 0, "n_avg": 1, "seed": 0}
 RF_INVERSION = {"gamma": 0.5, "eta": 0.9, "start_step": 0, "stop_step": 7}
-SMC = {"lam": 5.0, "k": 0.05, "warmup_steps": 0, "switching": "sign", "phi": 0.1}
+SMC_GAIN = 0.05   # SMC-CFG's switching gain K in velocity units (the paper's absolute gain), sign switching
 TOL = dict(rtol=1e-5, atol=1e-5)
 pytestmark = pytest.mark.usefixtures("one_thread")
 _model = []
@@ -39,6 +39,15 @@ def cfg_guider(label: str, cfg: float, model=None):
 def law_guider(node: str, label: str, model=None, **settings):
     return run_node(node, model=model or digits_model(), positive=labels_cond(label), negative=labels_cond("null"),
                     **settings)[0]
+
+
+def smc_settings(node: str = "RectiFlowGuiderSMCCFG") -> dict:
+    """lambda 5, absolute K, sign switching, no warm-up, in the node's inputs (older nodes: switching + phi; newer:
+    gain + boundary_layer)."""
+    names = {i.id for i in boot_comfyui().NODE_CLASS_MAPPINGS[node].define_schema().inputs}
+    if "gain" in names:
+        return {"lam": 5.0, "k": SMC_GAIN, "warmup_steps": 0, "gain": "absolute", "boundary_layer": 0.0}
+    return {"lam": 5.0, "k": SMC_GAIN, "warmup_steps": 0, "switching": "sign", "phi": 0.1}
 
 
 @pytest.fixture(scope="module")
@@ -126,9 +135,10 @@ def test_two_cfg_guiders_are_the_plain_edit_guider(threes, node):
 
 @pytest.mark.parametrize("node, settings, law", [
     ("RectiFlowGuiderRAAG", dict(w_max=8.0, alpha=3.0), raag_law(8.0, 3.0)),
-    ("RectiFlowGuiderSMCCFG", dict(w=3.0, **SMC), smc_law(3.0, SMC["lam"], SMC["k"])),
+    ("RectiFlowGuiderSMCCFG", dict(w=3.0), smc_law(3.0, 5.0, SMC_GAIN)),
 ], ids=["raag", "smc"])
 def test_a_guider_on_the_target_branch_follows_an_independent_flowedit_loop_with_its_law(threes, node, settings, law):
+    settings = {**settings, **(smc_settings() if node == "RectiFlowGuiderSMCCFG" else {})}
     ours = edit(threes, from_guiders(cfg_guider("3", 1.5), law_guider(node, "8", **settings)))
     expected = reference_flowedit(guided(cfg_law(1.5), 3), guided(law, 8), threes["samples"], FLOWEDIT["n_max"],
                                   FLOWEDIT["seed"])
@@ -149,15 +159,15 @@ def test_step_and_momentum_guiders_work_as_the_target_branch(threes, node, setti
 
 
 def test_a_stateful_branch_guider_starts_afresh_every_run(threes):
-    guider = from_guiders(cfg_guider("3", 1.5), law_guider("RectiFlowGuiderSMCCFG", "8", w=3.0, **SMC))
+    guider = from_guiders(cfg_guider("3", 1.5), law_guider("RectiFlowGuiderSMCCFG", "8", w=3.0, **smc_settings()))
     assert torch.equal(edit(threes, guider), edit(threes, guider))
 
 
 def test_a_guidance_patch_on_a_branch_model_applies_like_the_guider(threes):
-    patched = run_node("RectiFlowPatchSMCCFG", model=digits_model(), **SMC)[0]
+    patched = run_node("RectiFlowPatchSMCCFG", model=digits_model(), **smc_settings("RectiFlowPatchSMCCFG"))[0]
     through_patch = edit(threes, from_guiders(cfg_guider("3", 1.5), cfg_guider("8", 3.0, model=patched)))
     through_guider = edit(threes, from_guiders(cfg_guider("3", 1.5),
-                                               law_guider("RectiFlowGuiderSMCCFG", "8", w=3.0, **SMC)))
+                                               law_guider("RectiFlowGuiderSMCCFG", "8", w=3.0, **smc_settings())))
     torch.testing.assert_close(through_patch, through_guider, **TOL)
 
 
