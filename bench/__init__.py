@@ -4,6 +4,7 @@
     .venv/bin/python -P -m rectiflow.bench.guidance [--quick]
     .venv/bin/python -P -m rectiflow.bench.digits_quality
     .venv/bin/python -P -m rectiflow.bench.reflow
+    .venv/bin/python -P -m rectiflow.bench.editing [--quick]
 
 -P keeps the repository root off the import path: its nodes/ package would shadow ComfyUI's nodes.py.
 Each writes JSON (and PNG plots) to bench/out/ and prints markdown tables.

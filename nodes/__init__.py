@@ -5,9 +5,10 @@ from comfy_api.latest import ComfyExtension, io
 
 from .digits import DIGITS_NODES
 from .editing import EDITING_NODES
+from .editing_guiders import EDITING_GUIDER_NODES
+from .editing_solver import SOLVER_EDIT_NODES
 from .editing_steer import STEER_NODES
 from .editing_uniedit import UNIEDIT_DNAEDIT_NODES
-from .editing_solver import SOLVER_EDIT_NODES
 from .guidance import GUIDANCE_NODES
 from .inversion import INVERSION_NODES
 from .learned import LEARNED_NODES
@@ -25,7 +26,7 @@ ALL_NODES: list[type[io.ComfyNode]] = [*DIGITS_NODES, *SAMPLER_NODES, *SCHEDULE_
                                        *TRAJECTORY_NODES, *GUIDANCE_NODES, *LOADER_NODES, *CONVERSION_NODES,
                                        *DELTA_NODES, *FAMILY_NODES, *REFLOW_SCHEDULE_NODES, *EDITING_NODES,
                                        *UNIEDIT_DNAEDIT_NODES, *STEER_NODES,
-                                       *SOLVER_EDIT_NODES]
+                                       *SOLVER_EDIT_NODES, *EDITING_GUIDER_NODES]
 
 
 class RectiFlowExtension(ComfyExtension):

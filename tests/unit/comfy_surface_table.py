@@ -161,6 +161,23 @@ SURFACE: list[Symbol] = [
     # editing.py: EditGuider (a CFGGuider with a second positive, "source") and EditKSampler
     Symbol("comfy.samplers.CFGGuider.inner_set_conds", "method", "editing.py EditGuider.set_edit_conds",
            calls=(C(1),)),
+    # editing_guiders.py: GuidersEditGuider runs each branch guider's own sample() around the real SAMPLER
+    Symbol("comfy.samplers.CFGGuider.sample", "method", "editing_guiders.py GuidersEditGuider (nests the branches)",
+           calls=(C(8),), implements="(self, noise, latent_image, sampler, sigmas, denoise_mask=None, callback=None, "
+                                     "disable_pbar=False, seed=None)"),
+    Symbol("comfy.samplers.CFGGuider.outer_predict_noise", "method", "editing_guiders.py GuidersEditGuider",
+           implements="(self, x, timestep, model_options={}, seed=None)"),
+    Symbol("comfy.samplers.CFGGuider.__call__", "method", "editing_guiders.py: a prepared branch guider",
+           calls=(C(2, "model_options", "seed"),)),
+    Symbol("comfy.samplers.CFGGuider.inner_sample", "keys", "editing_guiders.py CapturingSampler: inner_sample "
+           "hands sampler.sample the prepared guider and its extra_args", names=("sample", "model_options", "seed")),
+    Symbol("comfy.model_patcher.ModelPatcher.is_clone", "method", "editing_guiders.py same_sampled_model",
+           calls=(C(1),)),
+    Symbol("comfy.model_patcher.ModelPatcher.patches", "instance_attribute", "editing_guiders.py same_sampled_model"),
+    Symbol("comfy.model_patcher.ModelPatcher.hook_patches", "instance_attribute",
+           "editing_guiders.py same_sampled_model"),
+    Symbol("comfy.model_patcher.ModelPatcher.object_patches", "instance_attribute",
+           "editing_guiders.py same_sampled_model"),
     Symbol("comfy.samplers.cfg_function", "keys", "guidance_core.py make_cfg_function: sampler_cfg_function args",
            names=("sampler_cfg_function", *CFG_ARGS)),
     Symbol("comfy.samplers.cfg_function", "keys", "guidance_inspector.py GuidanceRecorder.post_cfg args",

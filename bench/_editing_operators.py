@@ -1,0 +1,83 @@
+"""The editing benchmark's registry: one EditOperator per method, swept over its main knob (bench/editing.py).
+
+An operator is `edit(v_src, v_tar, x_src, sigmas, noise, knob) -> edited latent`, with
+- v_src, v_tar: velocity callables (x, sigma float) -> dx/dsigma (ComfyUI's CONST convention, sigma 1 = noise),
+  v(x, 0) = -x without a model call (docs/design.md),
+- x_src: the source images [B, 1, 16, 16], sigmas: a decreasing schedule 1 -> 0 with the bench's steps (or `knob`
+  steps when the knob is named "steps"), noise: one standard normal draw like x_src (seeded), knob: one value.
+`calls(steps, knob)` is the number of guided velocity evaluations per edit (the bench counts them and checks it).
+Adding an operator takes one entry: e.g.
+    EditOperator("UniEdit", lambda v_src, v_tar, x, sigmas, noise, alpha: uni_edit(v_src, v_tar, x, sigmas, alpha),
+                 "alpha", (0.2, 0.4, 0.6), lambda steps, alpha: 2 * steps - 1)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from rectiflow.samplers.editing import flow_edit, rf_inversion
+from rectiflow.samplers.solvers.one_step import rf_solver_step
+
+Velocity = Callable[[torch.Tensor, float], torch.Tensor]
+EditFn = Callable[[Velocity, Velocity, torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]
+FLOWEDIT_SEED = 1234   # FlowEdit's per-step noise draws (its own generator, as the node's seed input)
+
+
+@dataclass(frozen=True)
+class EditOperator:
+    name: str
+    edit: EditFn
+    knob: str
+    values: tuple
+    calls: Callable[[int, float], int]   # (schedule steps, knob) -> model calls per edit
+    baseline: bool = False               # drawn dashed; the goal compares operators with the Euler baseline
+
+
+def seeded_draws(like: torch.Tensor, seed: int = FLOWEDIT_SEED) -> Callable[[], torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return lambda: torch.randn(like.shape, generator=generator).to(like)
+
+
+def flowedit(v_src, v_tar, x_src, sigmas, noise, n_max) -> torch.Tensor:
+    """FlowEdit (arXiv 2412.08629), n_avg 1, n_min 0, over the last n_max steps."""
+    return flow_edit(v_src, v_tar, x_src, sigmas, seeded_draws(x_src), int(n_max))
+
+
+def rf_inversion_stop(eta: float = 0.9, gamma: float = 0.5) -> EditFn:
+    """RF-Inversion (arXiv 2410.10792) with the official gains (gamma 0.5, eta 0.9), the reverse controller on for
+    steps 0 .. stop_step - 1 (official: 7 of 28; later: closer to the source, weaker edit)."""
+    def edit(v_src, v_tar, x_src, sigmas, noise, stop_step) -> torch.Tensor:
+        return rf_inversion(v_src, v_tar, x_src, noise, sigmas, gamma, eta, 0, int(stop_step))
+    return edit
+
+
+def euler_invert_regenerate(v_src, v_tar, x_src, sigmas, noise, steps) -> torch.Tensor:
+    """Plain Euler inversion with v_src, then Euler sampling with v_tar (RF-Inversion at gamma = eta = 0)."""
+    return rf_inversion(v_src, v_tar, x_src, noise, sigmas, 0.0, 0.0, 0, 0)
+
+
+def rf_solver_path(velocity: Velocity, x: torch.Tensor, sigmas: list[float]) -> torch.Tensor:
+    """RF-Solver's second-order steps (arXiv 2411.04746) along `sigmas` (either direction)."""
+    def pair(y, s):
+        return velocity(y, float(s)), None
+    for sigma, sigma_next in zip(sigmas, sigmas[1:]):
+        x = rf_solver_step(pair, x, sigma, sigma_next, velocity(x, sigma))
+    return x
+
+
+def rf_solver_invert_regenerate(v_src, v_tar, x_src, sigmas, noise, steps) -> torch.Tensor:
+    """RF-Solver inversion with v_src, then RF-Solver sampling with v_tar (arXiv 2411.04746, no feature sharing)."""
+    values = [float(s) for s in sigmas]
+    return rf_solver_path(v_tar, rf_solver_path(v_src, x_src.float(), values[::-1]), values)
+
+
+OPERATORS: list[EditOperator] = [
+    EditOperator("FlowEdit", flowedit, "n_max", (4, 8, 12, 16, 20), lambda steps, n_max: 2 * int(n_max)),
+    EditOperator("RF-Inversion", rf_inversion_stop(), "stop_step", (3, 5, 8, 11, 14), lambda steps, _: 2 * steps - 1),
+    EditOperator("Euler invert-regenerate", euler_invert_regenerate, "steps", (2, 5, 10, 20),
+                 lambda steps, _: 2 * steps - 1, baseline=True),
+    EditOperator("RF-Solver invert-regenerate", rf_solver_invert_regenerate, "steps", (1, 3, 5, 10),
+                 lambda steps, _: 4 * steps - 1, baseline=True),
+]
