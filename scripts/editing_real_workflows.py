@@ -27,6 +27,24 @@ DNAEDIT_SD35_NOTE = (
     "Put your image in ComfyUI's input/ folder (sides multiples of 16) and describe it precisely in the source "
     "prompt; the target prompt changes only what should change.")
 
+FLOWEDIT_SD35_NOTE = (
+    "FlowEdit (arXiv 2412.08629) on Stable Diffusion 3.5 Medium, the official SD3 settings (fallenshock/FlowEdit): "
+    "50 steps, n_max 33, n_avg 1, source cfg 3.5, target cfg 13.5. Inversion-free: 2 model branches per edited "
+    "step, 66 model calls (each with its negative). The sampler's own seed draws the noise.\n"
+    "- Checkpoint: sd3.5_medium_incl_clips_t5xxlfp8scaled.safetensors from huggingface.co/Comfy-Org/"
+    "stable-diffusion-3.5-fp8 in models/checkpoints/.\n"
+    "Licence: Stability AI Community License (free below USD 1M annual revenue; read the model card).\n"
+    "Put your image in ComfyUI's input/ folder; the source prompt describes it, the target prompt the edit.")
+RF_INVERSION_FLUX_NOTE = (
+    "RF-Inversion (arXiv 2410.10792) on FLUX.1 [dev], the official settings (the diffusers community pipeline): "
+    "28 steps, gamma 0.5, eta 0.9, controller on for steps 0-6, Flux guidance 1 (inversion, empty prompt) and 3.5 "
+    "(target), cfg 1. 2 x 28 model calls; inverts toward the RandomNoise sample.\n"
+    "- Model: flux1-dev.safetensors from huggingface.co/black-forest-labs/FLUX.1-dev in models/diffusion_models/; "
+    "VAE: its ae.safetensors in models/vae/; text encoders clip_l.safetensors and t5xxl_fp16.safetensors from "
+    "huggingface.co/comfyanonymous/flux_text_encoders in models/text_encoders/.\n"
+    "Licence: FLUX.1 [dev] Non-Commercial License (non-commercial use).\n"
+    "Raise stop_step to stay closer to the source image, lower it for a stronger edit.")
+
 
 def source_latent(g, vae: tuple[dict, int]) -> dict:
     image = g.node("LoadImage", ["example.png", "image"], [("IMAGE", "IMAGE"), ("MASK", "MASK")], pos=(0, 600),
@@ -112,4 +130,39 @@ def dnaedit_sd35(Graph) -> dict:
     return g.to_json()
 
 
-EDITING_REAL_WORKFLOWS = {"uniedit_flux_dev.json": uniedit_flux, "dnaedit_sd35_medium.json": dnaedit_sd35}
+def flowedit_sd35(Graph) -> dict:
+    """FlowEdit on SD3.5 Medium: 50 steps, n_max 33, cfg 3.5 (source) / 13.5 (target)."""
+    g = Graph()
+    ckpt = g.node("CheckpointLoaderSimple", ["sd3.5_medium_incl_clips_t5xxlfp8scaled.safetensors"],
+                  [("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")], pos=(0, 0))
+    conds = (text(g, (ckpt, 1), "a photo of a cat sitting on a wooden bench", "Source prompt", 0),
+             text(g, (ckpt, 1), "a photo of a fox sitting on a wooden bench", "Target prompt", 200),
+             text(g, (ckpt, 1), "", "Negative prompt", 400))
+    edit_and_save(g, (ckpt, 0), conds, (ckpt, 2), source_latent(g, (ckpt, 2)), (3.5, 13.5),
+                  ("RectiFlowSamplerFlowEdit", [33, 0, 1, 0, "fixed"], "FlowEdit (n_max 33 of 50)"), 50,
+                  "rectiflow_flowedit_sd35")
+    note(g, FLOWEDIT_SD35_NOTE)
+    return g.to_json()
+
+
+def rf_inversion_flux(Graph) -> dict:
+    """RF-Inversion on FLUX.1 [dev]: 28 steps, gamma 0.5, eta 0.9, stop step 7, guidance 1 / 3.5, cfg 1."""
+    g = Graph()
+    unet = g.node("UNETLoader", ["flux1-dev.safetensors", "default"], [("MODEL", "MODEL")], pos=(0, 0))
+    clip = g.node("DualCLIPLoader", ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux"], [("CLIP", "CLIP")],
+                  pos=(0, 200))
+    vae = g.node("VAELoader", ["ae.safetensors"], [("VAE", "VAE")], pos=(0, 400))
+    prompts = [text(g, (clip, 0), "", "Source prompt (inversion: empty, as officially)", 0),
+               text(g, (clip, 0), "a photo of a fox sitting on a wooden bench", "Target prompt", 200),
+               text(g, (clip, 0), "", "Negative (unused at cfg 1)", 400)]
+    conds = tuple(flux_guided(g, cond, guidance, y) for cond, guidance, y in zip(prompts, (1.0, 3.5, 1.0),
+                                                                                  (0, 200, 400)))
+    edit_and_save(g, (unet, 0), conds, (vae, 0), source_latent(g, (vae, 0)), (1.0, 1.0),
+                  ("RectiFlowSamplerRFInversion", [0.5, 0.9, 0, 7], "RF-Inversion (gamma 0.5, eta 0.9, stop 7)"), 28,
+                  "rectiflow_rf_inversion_flux")
+    note(g, RF_INVERSION_FLUX_NOTE)
+    return g.to_json()
+
+
+EDITING_REAL_WORKFLOWS = {"uniedit_flux_dev.json": uniedit_flux, "dnaedit_sd35_medium.json": dnaedit_sd35,
+                          "flowedit_sd35_medium.json": flowedit_sd35, "rf_inversion_flux_dev.json": rf_inversion_flux}
