@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,9 @@ def server_specs(args: argparse.Namespace) -> list[ServerSpec]:
     comfyui = args.comfyui or default_comfyui_path()
     if not comfyui:
         raise ServerError("no ComfyUI folder: pass --comfyui or --server, set COMFYUI_PATH, or run scripts/setup.sh")
-    return [ServerSpec(comfyui=Path(comfyui), python=args.python, log_dir=args.out / "logs")] * (args.servers or 1)
+    count = args.servers or 1
+    threads = max(1, (os.cpu_count() or 1) // count)
+    return [ServerSpec(comfyui=Path(comfyui), python=args.python, log_dir=args.out / "logs", threads=threads)] * count
 
 
 def make_backend(args: argparse.Namespace, settings: Settings) -> Any:

@@ -6,6 +6,7 @@ times, then recorded as failed. Jobs come from one queue.Queue, so no job runs t
 """
 from __future__ import annotations
 
+import os
 import queue
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ from .sweep import Job, job_prompt
 
 JOIN_TIMEOUT = 10.0
 URL_RETRY_WAIT = 2.0
+URL_GIVE_UP = 120.0
 
 
 @dataclass
@@ -34,6 +36,16 @@ class ServerSpec:
     comfyui: Path | None = None
     python: str = ""
     log_dir: Path | None = None
+    threads: int = 0          # CPU threads for its torch (OMP_NUM_THREADS); 0 leaves the environment as is
+
+
+def server_env(threads: int) -> dict[str, str]:
+    """This environment, with OMP_NUM_THREADS set (unless the user set it) so N servers share the cores
+    instead of each starting a thread per core, as Ray does for its workers."""
+    env = dict(os.environ)
+    if threads > 0:
+        env.setdefault("OMP_NUM_THREADS", str(threads))
+    return env
 
 
 @dataclass
@@ -76,7 +88,8 @@ class Slot:
         self.scratch = Path(tempfile.mkdtemp(prefix=f"rectiflow-batch-{self.index}-"))
         log = self.spec.log_dir / f"server-{self.index}-start{self.starts}.log"
         self.process, self.url = start_server(self.spec.comfyui, self.spec.python, None, log,
-                                              extra_args=isolated_server_args(self.scratch, "none"))
+                                              extra_args=isolated_server_args(self.scratch, "none"),
+                                              env=server_env(self.spec.threads))
 
     def stop_server(self) -> None:
         if self.process is not None:
@@ -92,7 +105,10 @@ class Slot:
             if self.process is None or self.process.poll() is not None or not server_answers(self.url):
                 self.start()
             return
+        give_up = time.monotonic() + URL_GIVE_UP
         while not stop.is_set() and not server_answers(self.url):
+            if time.monotonic() > give_up:
+                raise ServerError(f"{self.url} has not answered for {URL_GIVE_UP:.0f} s")
             stop.wait(URL_RETRY_WAIT)
 
 
@@ -176,16 +192,19 @@ class LocalBackend:
                 except queue.Empty:
                     continue
                 try:
-                    self._attempt(slot, work)
+                    server_fault = self._attempt(slot, work)
                 finally:
                     self.queue.task_done()
+                if server_fault and self.queue.unfinished_tasks:
+                    slot.recover(self.stop)
         except (ServerError, OSError) as exc:   # a restart that failed: the other slots carry on
             slot.failure = f"server {slot.index}: {exc}"
         finally:
             if slot.owned and threading.current_thread() is slot.thread:
                 slot.stop_server()
 
-    def _attempt(self, slot: Slot, work: Work) -> None:
+    def _attempt(self, slot: Slot, work: Work) -> bool:
+        """Run one job; True when it failed for its server (which then needs recovering)."""
         job, settings = work.job, self.settings
         job_dir = settings.out_dir / "jobs" / job.name
         start = time.monotonic()
@@ -197,20 +216,15 @@ class LocalBackend:
         except Exception as exc:  # noqa: BLE001 - any failure of a job is recorded, never dropped
             slot.current = None
             if self.stop.is_set():
-                return                                   # not recorded: a resumed batch runs it again
+                return False                             # not recorded: a resumed batch runs it again
             work.errors.append(f"attempt {len(work.errors) + 1} on server {slot.index}: {exc}")
-            if is_server_fault(exc):
-                try:
-                    slot.recover(self.stop)
-                finally:
-                    self._retry_or_fail(work, slot, time.monotonic() - start)
-                return
-            self._retry_or_fail(work, slot, time.monotonic() - start)
-            return
+            self._retry_or_fail(work, slot, time.monotonic() - start)     # back on the queue for any slot
+            return is_server_fault(exc)
         slot.current = None
         outputs = [str(path.relative_to(settings.out_dir.resolve())) for path in saved]
         self.record(JobResult(job, DONE, fetched.prompt_id, outputs, time.monotonic() - start,
                               len(work.errors) + 1, slot.url, work.errors))
+        return False
 
     def _retry_or_fail(self, work: Work, slot: Slot, wall: float) -> None:
         if len(work.errors) <= self.settings.retries:

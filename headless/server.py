@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import requests
 
@@ -81,8 +81,10 @@ def _die_with_parent() -> Callable[[], None] | None:
 def start_server(comfyui_path: str | Path, python: str | Path, port: int | None = None,
                  log_path: str | Path | None = None,
                  ready_timeout: float = SERVER_READY_TIMEOUT,
-                 extra_args: Sequence[str] = ()) -> tuple[subprocess.Popen, str]:
-    """Start `python main.py --cpu [extra_args]` in comfyui_path on a loopback port; wait until it answers."""
+                 extra_args: Sequence[str] = (),
+                 env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """Start `python main.py --cpu [extra_args]` in comfyui_path on a loopback port; wait until it answers.
+    `env` replaces the environment it inherits."""
     comfyui_path = Path(comfyui_path)
     if not (comfyui_path / "main.py").is_file():
         raise ServerError(f"{comfyui_path} is not a ComfyUI checkout (no main.py)")
@@ -92,7 +94,7 @@ def start_server(comfyui_path: str | Path, python: str | Path, port: int | None 
     with open(log_path, "wb") as log:
         try:
             process = subprocess.Popen(server_command(python, port, extra_args), cwd=comfyui_path, stdout=log,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                        start_new_session=True, preexec_fn=_die_with_parent())
         except OSError as exc:
             raise ServerError(f"cannot start ComfyUI with python {ascii(str(python))}: {exc.strerror}") from None
