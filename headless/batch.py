@@ -1,4 +1,4 @@
-"""rectiflow-batch: run one ComfyUI workflow many times, with swept or listed input overrides, on one or many
+"""rectiflow-batch: Run one ComfyUI workflow many times, with swept or listed input overrides, on one or many
 ComfyUI servers (this machine's, or a Ray cluster's).
 
 Each job saves its outputs in DIR/jobs/NNNNN/ and gets one line in DIR/manifest.jsonl when it finishes (done
@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     ray.add_argument("--ray-address", default=None, metavar="ADDR",
                      help="join this Ray cluster ('auto' or ray://host:10001); without it a local one starts")
     ray.add_argument("--gpus-per-server", type=float, default=0.0, metavar="G",
-                     help="GPUs each server's actor reserves (1 on a GPU cluster; default 0)")
+                     help="GPUs each server's actor reserves (1 on a GPU cluster; default 0: servers "
+                     "run with --cpu)")
     ray.add_argument("--cpus-per-server", type=float, default=1.0, metavar="C",
                      help="CPUs each server's actor reserves (default 1)")
     limits = parser.add_argument_group("time limits")

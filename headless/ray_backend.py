@@ -39,11 +39,11 @@ DEATH_RETRIES = 2
 class ComfyServer:
     """A Ray actor around one ComfyUI server on its node's loopback (threaded: close() can interrupt a job)."""
 
-    def __init__(self, comfyui: str, python: str):
+    def __init__(self, comfyui: str, python: str, cpu: bool = True):
         self.scratch = Path(tempfile.mkdtemp(prefix="rectiflow-ray-server-"))
         self.closing = False
         self.process, self.url = start_server(comfyui, python, None, self.scratch / "server.log",
-                                              extra_args=isolated_server_args(self.scratch, "none"))
+                                              extra_args=isolated_server_args(self.scratch, "none"), cpu=cpu)
 
     def object_info(self, request_timeout: float) -> dict:
         return fetch_object_info(self.url, request_timeout)
@@ -112,7 +112,8 @@ class RayBackend:
         actor_class = ray.remote(ComfyServer).options(
             num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=MAX_RESTARTS, max_task_retries=DEATH_RETRIES,
             max_concurrency=2)
-        self.actors = [actor_class.remote(str(self.comfyui), self.python) for _ in range(self.servers)]
+        on_cpu = self.gpus == 0        # with GPUs, Ray sets CUDA_VISIBLE_DEVICES to the actor's own
+        self.actors = [actor_class.remote(str(self.comfyui), self.python, on_cpu) for _ in range(self.servers)]
         return self
 
     def __exit__(self, *exc_info) -> None:

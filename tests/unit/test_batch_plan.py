@@ -127,3 +127,10 @@ def test_an_unreachable_server_is_named(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert status == 1 and len(err) == 1, err
     assert "http://127.0.0.1:9 does not answer /system_stats" in err[0]
+
+
+def test_servers_run_on_the_cpu_unless_a_ray_actor_reserves_a_gpu():
+    from rectiflow.headless.server import server_command
+
+    assert "--cpu" in server_command("python", 8188)
+    assert "--cpu" not in server_command("python", 8188, ["--preview-method", "none"], cpu=False)
