@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import requests
 
@@ -62,9 +62,10 @@ def isolated_server_args(scratch: Path, preview_method: str = "auto") -> list[st
             "--database-url", "sqlite:///:memory:"]
 
 
-def server_command(python: str | Path, port: int, extra_args: Sequence[str] = ()) -> list[str]:
-    """The command line that starts ComfyUI (run in its folder) on a loopback port."""
-    return [str(python), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), *extra_args]
+def server_command(python: str | Path, port: int, extra_args: Sequence[str] = (), cpu: bool = True) -> list[str]:
+    """The command line that starts ComfyUI (run in its folder) on a loopback port (on the CPU unless cpu=False)."""
+    return [str(python), "main.py", *(["--cpu"] if cpu else []), "--listen", "127.0.0.1", "--port", str(port),
+            *extra_args]
 
 
 def _die_with_parent() -> Callable[[], None] | None:
@@ -81,8 +82,10 @@ def _die_with_parent() -> Callable[[], None] | None:
 def start_server(comfyui_path: str | Path, python: str | Path, port: int | None = None,
                  log_path: str | Path | None = None,
                  ready_timeout: float = SERVER_READY_TIMEOUT,
-                 extra_args: Sequence[str] = ()) -> tuple[subprocess.Popen, str]:
-    """Start `python main.py --cpu [extra_args]` in comfyui_path on a loopback port; wait until it answers."""
+                 extra_args: Sequence[str] = (),
+                 env: Mapping[str, str] | None = None, cpu: bool = True) -> tuple[subprocess.Popen, str]:
+    """Start `python main.py --cpu [extra_args]` in comfyui_path on a loopback port; wait until it answers.
+    `env` replaces the environment it inherits; cpu=False leaves out --cpu (ComfyUI then uses a GPU it sees)."""
     comfyui_path = Path(comfyui_path)
     if not (comfyui_path / "main.py").is_file():
         raise ServerError(f"{comfyui_path} is not a ComfyUI checkout (no main.py)")
@@ -91,8 +94,8 @@ def start_server(comfyui_path: str | Path, python: str | Path, port: int | None 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
         try:
-            process = subprocess.Popen(server_command(python, port, extra_args), cwd=comfyui_path, stdout=log,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            process = subprocess.Popen(server_command(python, port, extra_args, cpu), cwd=comfyui_path, stdout=log,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                        start_new_session=True, preexec_fn=_die_with_parent())
         except OSError as exc:
             raise ServerError(f"cannot start ComfyUI with python {ascii(str(python))}: {exc.strerror}") from None
