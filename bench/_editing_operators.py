@@ -17,7 +17,8 @@ from typing import Callable
 
 import torch
 
-from rectiflow.samplers.editing import flow_edit, rf_inversion
+from rectiflow.samplers.editing import dnaedit, flow_edit, flow_opt, flowchef, rf_inversion, solver_edit, uniedit
+from rectiflow.samplers.editing.uniedit import uniedit_steps
 from rectiflow.samplers.solvers.one_step import rf_solver_step
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]
@@ -73,9 +74,59 @@ def rf_solver_invert_regenerate(v_src, v_tar, x_src, sigmas, noise, steps) -> to
     return rf_solver_path(v_tar, rf_solver_path(v_src, x_src.float(), values[::-1]), values)
 
 
+def uniedit_alpha(v_src, v_tar, x_src, sigmas, noise, alpha) -> torch.Tensor:
+    """UniEdit-Flow (arXiv 2504.13109) at the official omega 5, signed velocity mask, over floor(alpha T) steps."""
+    return uniedit(v_src, v_tar, x_src, sigmas, omega=5.0, alpha=float(alpha))
+
+
+def dnaedit_start(v_src, v_tar, x_src, sigmas, noise, start) -> torch.Tensor:
+    """DNAEdit (arXiv 2506.01430) at the official mvg 0.8, from schedule step `start` (official SD3: 13 of 40)."""
+    return dnaedit(v_src, v_tar, x_src, sigmas, noise, start=int(start), mvg=0.8)
+
+
+FLOWOPT_FRACTION = 0.8   # official SD3: n_max 12 of 15 steps
+
+
+def flowopt_iterations(v_src, v_tar, x_src, sigmas, noise, iterations) -> torch.Tensor:
+    """FlowOpt (arXiv 2510.22010) at the official SD3 eta 0.01 over the last 80% of the steps."""
+    return flow_opt(v_src, v_tar, x_src, sigmas, flowopt_window(len(sigmas) - 1), int(iterations), 0.01)
+
+
+def flowopt_window(steps: int) -> int:
+    return max(1, round(FLOWOPT_FRACTION * steps))
+
+
+def ink_neighbourhood(x_src: torch.Tensor, ink: float = -0.8, radius: int = 2) -> torch.Tensor:
+    """1 within `radius` pixels of the source's ink (free to change), 0 on the far background (kept)."""
+    inked = (x_src > ink).to(x_src.dtype)
+    return torch.nn.functional.max_pool2d(inked, 2 * radius + 1, stride=1, padding=radius)
+
+
+def flowchef_step(v_src, v_tar, x_src, sigmas, noise, step_size) -> torch.Tensor:
+    """FlowChef (arXiv 2412.00100) inpainting: the far background is the measurement to keep, the ink's
+    neighbourhood is regenerated under the target label, steered with `step_size`."""
+    return flowchef(v_src, v_tar, x_src, sigmas, noise, task="inpaint", mask=ink_neighbourhood(x_src),
+                    step_size=float(step_size))
+
+
+def solver_edit_with(solver: str) -> EditFn:
+    """RF-Solver-Edit / FireFlow editing (arXiv 2411.04746, 2412.07517) without feature sharing (digits has no
+    attention), knob: steps."""
+    def edit(v_src, v_tar, x_src, sigmas, noise, steps) -> torch.Tensor:
+        return solver_edit(v_src, v_tar, x_src, sigmas, solver=solver)
+    return edit
+
+
 OPERATORS: list[EditOperator] = [
     EditOperator("FlowEdit", flowedit, "n_max", (4, 8, 12, 16, 20), lambda steps, n_max: 2 * int(n_max)),
     EditOperator("RF-Inversion", rf_inversion_stop(), "stop_step", (3, 5, 8, 11, 14), lambda steps, _: 2 * steps - 1),
+    EditOperator("UniEdit-Flow", uniedit_alpha, "alpha", (0.3, 0.45, 0.6, 0.8),
+                 lambda steps, alpha: 3 * uniedit_steps(float(alpha), steps)),
+    EditOperator("DNAEdit", dnaedit_start, "start", (4, 8, 12, 14, 16), lambda steps, start: 2 * (steps - int(start))),
+    EditOperator("FlowOpt", flowopt_iterations, "iterations", (0, 2, 4, 8),
+                 lambda steps, iterations: flowopt_window(steps) * (int(iterations) + 2)),
+    EditOperator("FlowChef", flowchef_step, "step_size", (0.02, 0.08, 0.3), lambda steps, _: steps),
+    EditOperator("FireFlow edit", solver_edit_with("fireflow"), "steps", (3, 5, 10), lambda steps, _: 2 * steps + 1),
     EditOperator("Euler invert-regenerate", euler_invert_regenerate, "steps", (2, 5, 10, 20),
                  lambda steps, _: 2 * steps - 1, baseline=True),
     EditOperator("RF-Solver invert-regenerate", rf_solver_invert_regenerate, "steps", (1, 3, 5, 10),
