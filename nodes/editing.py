@@ -138,8 +138,8 @@ class EditGuiderNode(RectiFlowNode):
     def define_schema(cls):
         return io.Schema(
             node_id="RectiFlowEditGuider", display_name="RectiFlow Edit Guider", category=CATEGORY,
-            description="Source and target conditioning for the RectiFlow edit samplers (FlowEdit, RF-Inversion, UniEdit-Flow, DNAEdit, FlowOpt, FlowChef, RF-Solver Edit) in "
-                        "SamplerCustomAdvanced, with the source image's latent as latent_image. Any other sampler "
+            description="Source and target conditioning for the RectiFlow edit samplers (FlowEdit, RF-Inversion, "
+                        "UniEdit-Flow, DNAEdit, FlowOpt, FlowChef, RF-Solver Edit) in SamplerCustomAdvanced, with the source image's latent as latent_image. Any other sampler "
                         "samples the target with CFG. Patches on the MODEL (guidance patches) apply to both.",
             inputs=[
                 io.Model.Input("model", tooltip="A flow (CONST) model: SD3, Flux, Qwen-Image, the digits model..."),
