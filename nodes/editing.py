@@ -139,8 +139,9 @@ class EditGuiderNode(RectiFlowNode):
         return io.Schema(
             node_id="RectiFlowEditGuider", display_name="RectiFlow Edit Guider", category=CATEGORY,
             description="Source and target conditioning for the RectiFlow edit samplers (FlowEdit, RF-Inversion, "
-                        "UniEdit-Flow, DNAEdit, FlowOpt, FlowChef, RF-Solver Edit) in SamplerCustomAdvanced, with the source image's latent as latent_image. Any other sampler "
-                        "samples the target with CFG. Patches on the MODEL (guidance patches) apply to both.",
+                        "UniEdit-Flow, DNAEdit, FlowOpt, FlowChef, RF-Solver Edit) in SamplerCustomAdvanced, "
+                        "with the source image's latent as latent_image. Any other sampler samples the target with "
+                        "CFG. Patches on the MODEL (guidance patches) apply to both.",
             inputs=[
                 io.Model.Input("model", tooltip="A flow (CONST) model: SD3, Flux, Qwen-Image, the digits model..."),
                 io.Conditioning.Input("source", tooltip="Describes the source image (FlowEdit's source prompt; "
