@@ -34,7 +34,8 @@ class DigitsTask:
 
 @functools.cache
 def digits_task(seed: int = 0) -> DigitsTask:
-    classifier = pack_module("models.digits").load_digits_classifier(REPO / "weights" / "digits_classifier.safetensors")
+    weights = REPO / "weights" / "digits_classifier.safetensors"
+    classifier = pack_module("models.digits").load_digits_classifier(weights)
     judge = DigitsJudge(classifier, torch.zeros(0), torch.zeros(1), torch.zeros(1))
     images, labels = load_dataset()
     gen = torch.Generator().manual_seed(seed)
@@ -75,8 +76,9 @@ def digits_reference(per_label: int) -> tuple[dict, list[dict]]:
     return {k: v for k, v in rows[0].items() if k != "name"}, rows
 
 
-def digits_task_sweep(per_label: int, steps_list, weights, seed: int = 1) -> list[dict]:
-    """Every law at each w (plus CFG 1 and 6) x steps on the digits model, RectiFlow Euler through SamplerCustomAdvanced."""
+def digits_task_sweep(per_label: int, steps_list, weights, seed: int = 1, on_rows=None) -> list[dict]:
+    """Every law at each w (plus CFG 1 and 6) x steps on the digits model, RectiFlow Euler through SamplerCustomAdvanced;
+    `on_rows(rows)` after each law and w (to save partial results)."""
     task, counter = digits_task(), [0]
     model, positive, negative, latent = digits_inputs(per_label)
     model, sampler = counting_model(model, counter), run_node("RectiFlowSamplerEuler")[0]
@@ -92,4 +94,6 @@ def digits_task_sweep(per_label: int, steps_list, weights, seed: int = 1) -> lis
                          "nfe": round(counter[0] / len(labels), 1),
                          **{k: round(v, 4) for k, v in digits_metrics(out, labels, task).items()}})
         print(f"digits: {name} w {w:g} done", flush=True)
+        if on_rows is not None:
+            on_rows(rows)
     return rows

@@ -142,6 +142,8 @@ def smc_vs_cfg(rows: list[dict], tasks_weights: dict) -> list[str]:
         for w in weights:
             for steps in STEPS:
                 smc, cfg = (find(rows, task=task, guider=g, w=w, steps=steps) for g in ("SMC-CFG", "CFG"))
+                if smc is None or cfg is None:
+                    continue
                 less = smc[key] < cfg[key]
                 close = abs(smc["precision"] - cfg["precision"]) <= 0.005
                 lines.append(f"{task} w {w:g}, {steps} steps: SMC-CFG {key} {smc[key]:.4f} vs CFG {cfg[key]:.4f}, "
@@ -201,16 +203,22 @@ def run(args, result: dict) -> dict:
     start, path = time.perf_counter(), OUT / "guidance_tasks.json"
 
     def save():
-        result["seconds"] = round(time.perf_counter() - start, 1)
+        result["seconds"] = round(result.get("seconds_before", 0) + time.perf_counter() - start, 1)
         path.write_text(json.dumps(result, indent=1))
     for name, task in TASKS.items():
+        if name in result["references"]:            # kept from a saved run (--digits-only)
+            continue
         result["references"][name], task_rows = mixture_task_rows(name, task, result["args"]["samples"],
                                                                    result["args"]["weights"])
         result["rows"] += task_rows
         save()
     result["references"]["digits"], result["digits_floor"] = digits_reference(result["args"]["per_label"])
-    result["rows"] += digits_task_sweep(result["args"]["per_label"], STEPS, result["args"]["digit_weights"])
-    save()
+    mixture_rows = list(result["rows"])
+
+    def save_digits(rows):
+        result["rows"] = mixture_rows + rows
+        save()
+    digits_task_sweep(result["args"]["per_label"], STEPS, result["args"]["digit_weights"], on_rows=save_digits)
     return result
 
 
@@ -221,6 +229,8 @@ def main(argv=None) -> None:
     parser.add_argument("--digit-weights", type=float, nargs="+", default=list(DIGIT_WEIGHTS))
     parser.add_argument("--quick", action="store_true", help="a smoke run: w 3 only, few samples, no docs update")
     parser.add_argument("--report-only", action="store_true", help="rebuild plot and tables from the saved JSON")
+    parser.add_argument("--digits-only", action="store_true",
+                        help="keep the saved JSON's mixture results and rerun the digits task")
     args = parser.parse_args(argv)
     if args.report_only:
         return finish(json.loads((OUT / "guidance_tasks.json").read_text()), write_docs=True)
@@ -231,7 +241,15 @@ def main(argv=None) -> None:
     command = " ".join([COMMAND, *(argv or [])])
     boot_comfyui()
     OUT.mkdir(parents=True, exist_ok=True)
-    result = run(args, {"command": command, "args": settings, "references": {}, "digits_floor": [], "rows": []})
+    result = {"command": command, "args": settings, "references": {}, "digits_floor": [], "rows": []}
+    if args.digits_only:
+        saved = json.loads((OUT / "guidance_tasks.json").read_text())
+        result["references"] = {k: v for k, v in saved["references"].items() if k in TASKS}
+        result["rows"] = [r for r in saved["rows"] if r["task"] in TASKS]
+        result["args"] = {**saved["args"], "per_label": args.digits_per_label, "digit_weights": args.digit_weights}
+        result["command"] = f"{saved['command']} (digits: {command})"
+        result["seconds_before"] = saved["seconds"]
+    result = run(args, result)
     finish(result, write_docs=not args.quick)
 
 
