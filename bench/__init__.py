@@ -2,6 +2,7 @@
 
     .venv/bin/python -P -m rectiflow.bench.solvers [--quick]
     .venv/bin/python -P -m rectiflow.bench.guidance [--quick]
+    .venv/bin/python -P -m rectiflow.bench.guidance_tasks [--quick]
     .venv/bin/python -P -m rectiflow.bench.digits_quality
     .venv/bin/python -P -m rectiflow.bench.reflow
     .venv/bin/python -P -m rectiflow.bench.editing [--quick]

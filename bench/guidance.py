@@ -21,6 +21,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -44,28 +45,48 @@ R95_2D = math.sqrt(-2 * math.log(0.05))     # 95% radius of a 2-D standard norma
 N_COMPONENTS, N_CLASSES, RADIUS, STD = 8, 4, 2.0, 0.55   # neighbours 2.8 std apart: classes overlap
 
 
-def ring_means() -> torch.Tensor:
+def ring_means(radius: float = RADIUS) -> torch.Tensor:
     angles = torch.arange(N_COMPONENTS, dtype=torch.float64) * (2 * math.pi / N_COMPONENTS)
-    return RADIUS * torch.stack([angles.cos(), angles.sin()], dim=1)          # [K, 2]
+    return radius * torch.stack([angles.cos(), angles.sin()], dim=1)          # [K, 2]
 
 
-def class_components() -> torch.Tensor:
-    """[C + 1, K] component weights per condition: class c holds components c and c + 4; the last row is uncond."""
+def class_components(within: tuple[float, float] = (1.0, 1.0)) -> torch.Tensor:
+    """[C + 1, K] component weights per condition: class c holds components c and c + 4 (weights `within`); the
+    last row, the unconditional one, is the mean of the normalised class rows (equal class priors)."""
     table = torch.zeros(N_CLASSES + 1, N_COMPONENTS, dtype=torch.float64)
     for c in range(N_CLASSES):
-        table[c, [c, c + N_CLASSES]] = 1.0
-    table[N_CLASSES] = 1.0
+        table[c, [c, c + N_CLASSES]] = torch.tensor(within, dtype=torch.float64) / sum(within)
+    table[N_CLASSES] = table[:N_CLASSES].mean(dim=0)
     return table
+
+
+@dataclass(frozen=True)
+class MixtureTask:
+    """A conditional 2-D Gaussian mixture: component means [K, 2], one std, and the [C + 1, K] weight table."""
+    means: torch.Tensor
+    std: float
+    table: torch.Tensor
+
+    @property
+    def classes(self) -> int:
+        return self.table.shape[0] - 1
+
+    def config(self) -> dict:
+        """MixtureNet's keyword arguments (plain lists: ComfyUI keeps the unet config)."""
+        return {"means": self.means.tolist(), "std": self.std, "table": self.table.tolist()}
+
+
+RING = MixtureTask(ring_means(), STD, class_components())
 
 
 class MixtureNet(torch.nn.Module):
     """ComfyUI diffusion_model: [B, 2, 1, 1] latents, timesteps = 1000 sigma, context [B, L, C + 1] one-hot."""
 
-    def __init__(self, dtype=None, **_config):
+    def __init__(self, dtype=None, means=None, std: float = STD, table=None, **_config):
         super().__init__()
         self.dtype = dtype or torch.float32
-        self.register_buffer("table", class_components())
-        self.flow = GaussianMixtureFlow(ring_means(), STD)
+        self.register_buffer("table", class_components() if table is None else torch.tensor(table).double())
+        self.flow = GaussianMixtureFlow(ring_means() if means is None else means, std)
 
     def forward(self, x, timesteps, context=None, **_kwargs):
         weights = context.mean(dim=1).double() @ self.table
@@ -74,37 +95,38 @@ class MixtureNet(torch.nn.Module):
         return v.to(x.dtype).view_as(x)
 
 
-def mixture_model():
+def mixture_model(task: MixtureTask = RING):
     flow_models = pack_module("nodes.flow_models")
-    return flow_models.flow_model_patcher(MixtureNet, {}, flow_models.plain_latent_format(2),
+    return flow_models.flow_model_patcher(MixtureNet, task.config(), flow_models.plain_latent_format(2),
                                           memory_usage_factor=0.01)
 
 
-def one_hot(labels: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.one_hot(labels, N_CLASSES + 1).float().unsqueeze(1)
+def one_hot(labels: torch.Tensor, classes: int = N_CLASSES) -> torch.Tensor:
+    return torch.nn.functional.one_hot(labels, classes + 1).float().unsqueeze(1)
 
 
-def exact_samples(labels: torch.Tensor, seed: int) -> torch.Tensor:
+def exact_samples(labels: torch.Tensor, seed: int, task: MixtureTask = RING) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
-    pick = torch.randint(0, 2, labels.shape, generator=gen)
-    components = labels + N_CLASSES * pick
-    return ring_means()[components].float() + STD * torch.randn(labels.shape[0], 2, generator=gen)
+    components = torch.multinomial(task.table[labels].float(), 1, generator=gen)[:, 0]
+    return task.means[components].float() + task.std * torch.randn(labels.shape[0], 2, generator=gen)
 
 
-def mixture_metrics(samples: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Class precision, overshoot (std units beyond the 95% radius) and in-class mode coverage."""
-    means, table = ring_means().float(), class_components().float()
-    dist = torch.cdist(samples.float(), means) / STD                      # [N, K]
+def mixture_metrics(samples: torch.Tensor, labels: torch.Tensor, task: MixtureTask = RING) -> dict[str, float]:
+    """Class precision (nearest component in the class), overshoot (std units beyond the 95% radius of that
+    component) and in-class mode coverage (1 - total variation between in-class component shares and the true)."""
+    means, table = task.means.float(), task.table.float()
+    dist = torch.cdist(samples.float(), means) / task.std                 # [N, K]
     nearest = dist.argmin(dim=1)
     in_class = table[labels, nearest] > 0
     beyond = (dist[torch.arange(len(samples)), nearest] - R95_2D).clamp_min(0)
     coverage = []
-    for c in range(N_CLASSES):
+    for c in range(task.classes):
         hits = nearest[(labels == c) & in_class]
-        shares = torch.stack([(hits == k).float().mean() for k in (c, c + N_CLASSES)]) if len(hits) else None
-        coverage.append(0.0 if shares is None else float(torch.minimum(shares, torch.tensor(0.5)).sum()))
+        members = table[c].nonzero()[:, 0]
+        shares = torch.stack([(hits == k).float().mean() for k in members]) if len(hits) else None
+        coverage.append(0.0 if shares is None else float(torch.minimum(shares, table[c, members]).sum()))
     return {"precision": float(in_class.float().mean()), "overshoot": float(beyond[in_class].mean()),
-            "coverage": sum(coverage) / N_CLASSES}
+            "coverage": sum(coverage) / task.classes}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,27 +176,32 @@ def median_weight(recorder) -> float:
     return weights[len(weights) // 2] if weights else float("nan")
 
 
-def sweep_specs(weights) -> list[tuple[str, float, tuple[str, dict]]]:
+def sweep_specs(weights, extra_cfg=EXTRA_CFG_WEIGHTS) -> list[tuple[str, float, tuple[str, dict]]]:
     specs = [(name, w, spec) for w in weights for name, spec in guider_settings(w).items()]
-    return specs + [("CFG", w, ("CFGGuider", {"cfg": w})) for w in EXTRA_CFG_WEIGHTS]
+    return specs + [("CFG", w, ("CFGGuider", {"cfg": w})) for w in extra_cfg]
 
 
-def mixture_sweep(n_samples: int, steps_list, weights, seed: int = 0) -> list[dict]:
+def mixture_sweep(n_samples: int, steps_list, weights, seed: int = 0, task: MixtureTask = RING,
+                  metrics=None, extra_cfg=EXTRA_CFG_WEIGHTS, inspect: bool = True) -> list[dict]:
+    """Every guider (and the extra CFG weights) x steps on `task`; `metrics(samples [N, 2], labels)` -> dict
+    (default: mixture_metrics); `inspect` records the Inspector's median effective w (slower)."""
+    metrics = metrics or (lambda out, labels: mixture_metrics(out, labels, task))
     rows_evaluated = [0]
-    model, sampler = counting_model(mixture_model(), rows_evaluated), run_node("RectiFlowSamplerEuler")[0]
-    labels = torch.arange(n_samples) % N_CLASSES
-    positive, negative = [[one_hot(labels), {}]], [[one_hot(torch.tensor([N_CLASSES])), {}]]
+    model, sampler = counting_model(mixture_model(task), rows_evaluated), run_node("RectiFlowSamplerEuler")[0]
+    labels = torch.arange(n_samples) % task.classes
+    positive = [[one_hot(labels, task.classes), {}]]
+    negative = [[one_hot(torch.tensor([task.classes]), task.classes), {}]]
     latent = {"samples": torch.zeros(n_samples, 2, 1, 1)}
     recorder_cls = pack_module("nodes.guidance_inspector").GuidanceRecorder
     rows = []
-    for name, w, spec in sweep_specs(weights):
+    for name, w, spec in sweep_specs(weights, extra_cfg):
         for steps in steps_list:
-            recorder, rows_evaluated[0] = recorder_cls(), 0
+            recorder, rows_evaluated[0] = recorder_cls() if inspect else None, 0
             guider = build_guider(model, positive, negative, spec)
             out = sample(guider, steps, latent, seed, model, sampler, recorder).reshape(n_samples, 2)
             rows.append({"guider": name, "w": w, "steps": steps, "nfe": round(rows_evaluated[0] / n_samples, 1),
-                         "median_w_eff": round(median_weight(recorder), 3),
-                         **{k: round(v, 4) for k, v in mixture_metrics(out, labels).items()}})
+                         "median_w_eff": round(median_weight(recorder), 3) if inspect else None,
+                         **{k: round(v, 4) for k, v in metrics(out, labels).items()}})
     print("mixture sweep done", flush=True)
     return rows
 

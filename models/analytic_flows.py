@@ -70,6 +70,14 @@ class GaussianMixtureFlow:
         noise = torch.randn(n, self.dim, dtype=torch.float64, generator=generator)
         return self.means[k] + self.std * noise
 
+    def moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Exact data mean [D] and covariance [D, D]: mean = sum_k w_k mu_k,
+        cov = sum_k w_k (std^2 I + mu_k mu_k^T) - mean mean^T."""
+        w = self.log_weights.exp()
+        mean = w @ self.means
+        second = torch.einsum("k,ki,kj->ij", w, self.means, self.means)
+        return mean, second + self.std ** 2 * torch.eye(self.dim, dtype=torch.float64) - torch.outer(mean, mean)
+
     def reference_solve(self, x: torch.Tensor, sigma_from: float, sigma_to: float,
                         steps_per_unit: int = 1000) -> torch.Tensor:
         """Probability-flow ODE solution from sigma_from to sigma_to: classical RK4 in float64 on the exact velocity.
