@@ -107,7 +107,7 @@ def guidance_raag_few_steps() -> dict:
     """RAAG at 6 Euler steps: adaptive weight, strong where cond and uncond agree, weak where they differ."""
     g = Graph()
     loader, pos, neg, latent = digits_inputs(g, 20)
-    guider = g.node("RectiFlowGuiderRAAG", [6.0, 4.0], [("GUIDER", "GUIDER")],
+    guider = g.node("RectiFlowGuiderRAAG", [6.0, 4.0, "sample"], [("GUIDER", "GUIDER")],
                     [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING")], pos=(360, 0),
                     title="RAAG (digits: w_max 6, alpha 4; SD3.5: 18, 12)")
     noise = g.node("RandomNoise", [2026, "fixed"], [("NOISE", "NOISE")], pos=(360, 200))

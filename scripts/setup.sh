@@ -69,5 +69,23 @@ if [ "$(readlink "$LINK" 2>/dev/null)" != "$ROOT" ]; then
   ln -sfn "$ROOT" "$LINK"
   log "linked $LINK -> $ROOT"
 fi
+ensure_chromium() {
+  # tests/browser drive Debian's chromium (playwright never downloads a browser): install it when missing and
+  # this is root with apt-get; otherwise those tests skip, saying why.
+  if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || [ -n "${RECTIFLOW_CHROMIUM:-}" ]; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Debian's chromium for the browser tests"
+    if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+       || { apt-get update -qq >/dev/null 2>&1 \
+            && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; }; then
+      return 0
+    fi
+  fi
+  log "chromium is not installed and could not be installed here: the browser tests will be skipped"
+}
+ensure_chromium
+
 printf '%s\n' "$COMFY" > "$HOST_DIR/comfyui_path" 2>/dev/null || { mkdir -p "$HOST_DIR"; printf '%s\n' "$COMFY" > "$HOST_DIR/comfyui_path"; }
 log "ready: ComfyUI at $COMFY, python at $VENV/bin/python"
