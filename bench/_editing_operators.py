@@ -118,17 +118,17 @@ def solver_edit_with(solver: str) -> EditFn:
 
 
 OPERATORS: list[EditOperator] = [
-    EditOperator("FlowEdit", flowedit, "n_max", (4, 8, 12, 16, 20), lambda steps, n_max: 2 * int(n_max)),
-    EditOperator("RF-Inversion", rf_inversion_stop(), "stop_step", (3, 5, 8, 11, 14), lambda steps, _: 2 * steps - 1),
-    EditOperator("UniEdit-Flow", uniedit_alpha, "alpha", (0.3, 0.45, 0.6, 0.8),
+    EditOperator("FlowEdit", flowedit, "n_max", (8, 12, 16), lambda steps, n_max: 2 * int(n_max)),
+    EditOperator("RF-Inversion", rf_inversion_stop(), "stop_step", (5, 8, 11), lambda steps, _: 2 * steps - 1),
+    EditOperator("UniEdit-Flow", uniedit_alpha, "alpha", (0.3, 0.45, 0.6),
                  lambda steps, alpha: 3 * uniedit_steps(float(alpha), steps)),
-    EditOperator("DNAEdit", dnaedit_start, "start", (4, 8, 12, 14, 16), lambda steps, start: 2 * (steps - int(start))),
-    EditOperator("FlowOpt", flowopt_iterations, "iterations", (0, 2, 4, 8),
+    EditOperator("DNAEdit", dnaedit_start, "start", (4, 8, 12), lambda steps, start: 2 * (steps - int(start))),
+    EditOperator("FlowOpt", flowopt_iterations, "iterations", (0, 4),
                  lambda steps, iterations: flowopt_window(steps) * (int(iterations) + 2)),
     EditOperator("FlowChef", flowchef_step, "step_size", (0.02, 0.08, 0.3), lambda steps, _: steps),
-    EditOperator("FireFlow edit", solver_edit_with("fireflow"), "steps", (3, 5, 10), lambda steps, _: 2 * steps + 1),
+    EditOperator("FireFlow edit", solver_edit_with("fireflow"), "steps", (5, 10), lambda steps, _: 2 * steps + 1),
     EditOperator("Euler invert-regenerate", euler_invert_regenerate, "steps", (2, 5, 10, 20),
                  lambda steps, _: 2 * steps - 1, baseline=True),
-    EditOperator("RF-Solver invert-regenerate", rf_solver_invert_regenerate, "steps", (1, 3, 5, 10),
+    EditOperator("RF-Solver invert-regenerate", rf_solver_invert_regenerate, "steps", (3, 5, 10),
                  lambda steps, _: 4 * steps - 1, baseline=True),
 ]
