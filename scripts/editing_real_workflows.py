@@ -101,8 +101,8 @@ def uniedit_flux(Graph) -> dict:
     """UniEdit-Flow on FLUX.1 [dev]: 15 steps, omega 5, alpha 0.6, guidance 1, cfg 1, abs mask per 2x2 token."""
     g = Graph()
     unet = g.node("UNETLoader", ["flux1-dev.safetensors", "default"], [("MODEL", "MODEL")], pos=(0, 0))
-    clip = g.node("DualCLIPLoader", ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux"], [("CLIP", "CLIP")],
-                  pos=(0, 200))
+    clip = g.node("DualCLIPLoader", ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux", "default"],
+                  [("CLIP", "CLIP")], pos=(0, 200))
     vae = g.node("VAELoader", ["ae.safetensors"], [("VAE", "VAE")], pos=(0, 400))
     prompts = [text(g, (clip, 0), "a photo of a cat sitting on a wooden bench", "Source prompt", 0),
                text(g, (clip, 0), "a photo of a fox sitting on a wooden bench", "Target prompt", 200),
@@ -149,8 +149,8 @@ def rf_inversion_flux(Graph) -> dict:
     """RF-Inversion on FLUX.1 [dev]: 28 steps, gamma 0.5, eta 0.9, stop step 7, guidance 1 / 3.5, cfg 1."""
     g = Graph()
     unet = g.node("UNETLoader", ["flux1-dev.safetensors", "default"], [("MODEL", "MODEL")], pos=(0, 0))
-    clip = g.node("DualCLIPLoader", ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux"], [("CLIP", "CLIP")],
-                  pos=(0, 200))
+    clip = g.node("DualCLIPLoader", ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux", "default"],
+                  [("CLIP", "CLIP")], pos=(0, 200))
     vae = g.node("VAELoader", ["ae.safetensors"], [("VAE", "VAE")], pos=(0, 400))
     prompts = [text(g, (clip, 0), "", "Source prompt (inversion: empty, as officially)", 0),
                text(g, (clip, 0), "a photo of a fox sitting on a wooden bench", "Target prompt", 200),

@@ -78,13 +78,23 @@ def open_pack_templates(page: Page) -> None:
     page.locator("[data-testid^='template-workflow-']").first.wait_for()
 
 
-def template_cards(page: Page) -> dict[str, dict[str, Any]]:
-    """Every card the templates dialog shows: its thumbnails' load state, by workflow name."""
-    return page.evaluate("""() => Object.fromEntries(
-        Array.from(document.querySelectorAll('[data-testid^="template-workflow-"]')).map(card => [
-            card.dataset.testid.slice('template-workflow-'.length),
-            {images: Array.from(card.querySelectorAll('img')).map(img =>
-                ({complete: img.complete, width: img.naturalWidth, height: img.naturalHeight}))}]))""")
+def template_cards(page: Page) -> dict[str, list[dict[str, Any]]]:
+    """Each card's thumbnails, read while the card is scrolled into view: the dialog renders a card's images
+    only near the viewport (and may drop them again when scrolled away)."""
+    return page.evaluate("""async () => {
+        const seen = {};
+        for (const card of document.querySelectorAll('[data-testid^="template-workflow-"]')) {
+            card.scrollIntoView({block: 'center'});
+            for (let tries = 0; tries < 50; tries++) {
+                const img = card.querySelector('img');
+                if (img && img.complete) break;
+                await new Promise(done => setTimeout(done, 100));
+            }
+            seen[card.dataset.testid.slice('template-workflow-'.length)] = Array.from(card.querySelectorAll('img'))
+                .map(img => ({complete: img.complete, width: img.naturalWidth}));
+        }
+        return seen;
+    }""")
 
 
 def load_workflow(page: Page, workflow: dict[str, Any]) -> None:
