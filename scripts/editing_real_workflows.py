@@ -97,17 +97,38 @@ def flux_guided(g, cond: dict, guidance: float, y: int) -> dict:
     return node
 
 
-def uniedit_flux(Graph) -> dict:
-    """UniEdit-Flow on FLUX.1 [dev]: 15 steps, omega 5, alpha 0.6, guidance 1, cfg 1, abs mask per 2x2 token."""
-    g = Graph()
+SOURCE_PROMPT = "a photo of a cat sitting on a wooden bench"
+TARGET_PROMPT = "a photo of a fox sitting on a wooden bench"
+
+
+def flux_dev(g, source: tuple[str, str], guidances: tuple[float, float, float]) -> tuple[dict, dict, tuple]:
+    """FLUX.1 [dev] loaders and the (source, target, negative) prompts, each through FluxGuidance; (unet, vae, conds).
+    `source`: the source prompt and its title."""
     unet = g.node("UNETLoader", ["flux1-dev.safetensors", "default"], [("MODEL", "MODEL")], pos=(0, 0))
     clip = g.node("DualCLIPLoader", ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux", "default"],
                   [("CLIP", "CLIP")], pos=(0, 200))
     vae = g.node("VAELoader", ["ae.safetensors"], [("VAE", "VAE")], pos=(0, 400))
-    prompts = [text(g, (clip, 0), "a photo of a cat sitting on a wooden bench", "Source prompt", 0),
-               text(g, (clip, 0), "a photo of a fox sitting on a wooden bench", "Target prompt", 200),
+    prompts = [text(g, (clip, 0), source[0], source[1], 0),
+               text(g, (clip, 0), TARGET_PROMPT, "Target prompt", 200),
                text(g, (clip, 0), "", "Negative (unused at cfg 1)", 400)]
-    conds = tuple(flux_guided(g, cond, 1.0, y) for cond, y in zip(prompts, (0, 200, 400)))
+    conds = tuple(flux_guided(g, cond, guidance, y) for cond, guidance, y in zip(prompts, guidances, (0, 200, 400)))
+    return unet, vae, conds
+
+
+def sd35_medium(g) -> tuple[dict, tuple]:
+    """The SD3.5 Medium all-in-one checkpoint and the (source, target, negative) prompts; (ckpt, conds)."""
+    ckpt = g.node("CheckpointLoaderSimple", ["sd3.5_medium_incl_clips_t5xxlfp8scaled.safetensors"],
+                  [("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")], pos=(0, 0))
+    conds = (text(g, (ckpt, 1), SOURCE_PROMPT, "Source prompt", 0),
+             text(g, (ckpt, 1), TARGET_PROMPT, "Target prompt", 200),
+             text(g, (ckpt, 1), "", "Negative prompt", 400))
+    return ckpt, conds
+
+
+def uniedit_flux(Graph) -> dict:
+    """UniEdit-Flow on FLUX.1 [dev]: 15 steps, omega 5, alpha 0.6, guidance 1, cfg 1, abs mask per 2x2 token."""
+    g = Graph()
+    unet, vae, conds = flux_dev(g, (SOURCE_PROMPT, "Source prompt"), (1.0, 1.0, 1.0))
     edit_and_save(g, (unet, 0), conds, (vae, 0), source_latent(g, (vae, 0)), (1.0, 1.0),
                   ("RectiFlowSamplerUniEdit", [5.0, 0.6, "abs", 2], "UniEdit-Flow (omega 5, alpha 0.6)"), 15,
                   "rectiflow_uniedit_flux")
@@ -118,11 +139,7 @@ def uniedit_flux(Graph) -> dict:
 def dnaedit_sd35(Graph) -> dict:
     """DNAEdit on SD3.5 Medium: 40 steps, start 13, mvg 0.8, cfg 1 (source) / 3.5 (target)."""
     g = Graph()
-    ckpt = g.node("CheckpointLoaderSimple", ["sd3.5_medium_incl_clips_t5xxlfp8scaled.safetensors"],
-                  [("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")], pos=(0, 0))
-    conds = (text(g, (ckpt, 1), "a photo of a cat sitting on a wooden bench", "Source prompt", 0),
-             text(g, (ckpt, 1), "a photo of a fox sitting on a wooden bench", "Target prompt", 200),
-             text(g, (ckpt, 1), "", "Negative prompt", 400))
+    ckpt, conds = sd35_medium(g)
     edit_and_save(g, (ckpt, 0), conds, (ckpt, 2), source_latent(g, (ckpt, 2)), (1.0, 3.5),
                   ("RectiFlowSamplerDNAEdit", [13, 0.8], "DNAEdit (start 13 of 40, mvg 0.8)"), 40,
                   "rectiflow_dnaedit_sd35")
@@ -133,11 +150,7 @@ def dnaedit_sd35(Graph) -> dict:
 def flowedit_sd35(Graph) -> dict:
     """FlowEdit on SD3.5 Medium: 50 steps, n_max 33, cfg 3.5 (source) / 13.5 (target)."""
     g = Graph()
-    ckpt = g.node("CheckpointLoaderSimple", ["sd3.5_medium_incl_clips_t5xxlfp8scaled.safetensors"],
-                  [("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")], pos=(0, 0))
-    conds = (text(g, (ckpt, 1), "a photo of a cat sitting on a wooden bench", "Source prompt", 0),
-             text(g, (ckpt, 1), "a photo of a fox sitting on a wooden bench", "Target prompt", 200),
-             text(g, (ckpt, 1), "", "Negative prompt", 400))
+    ckpt, conds = sd35_medium(g)
     edit_and_save(g, (ckpt, 0), conds, (ckpt, 2), source_latent(g, (ckpt, 2)), (3.5, 13.5),
                   ("RectiFlowSamplerFlowEdit", [33, 0, 1, 0, "fixed"], "FlowEdit (n_max 33 of 50)"), 50,
                   "rectiflow_flowedit_sd35")
@@ -148,15 +161,7 @@ def flowedit_sd35(Graph) -> dict:
 def rf_inversion_flux(Graph) -> dict:
     """RF-Inversion on FLUX.1 [dev]: 28 steps, gamma 0.5, eta 0.9, stop step 7, guidance 1 / 3.5, cfg 1."""
     g = Graph()
-    unet = g.node("UNETLoader", ["flux1-dev.safetensors", "default"], [("MODEL", "MODEL")], pos=(0, 0))
-    clip = g.node("DualCLIPLoader", ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux", "default"],
-                  [("CLIP", "CLIP")], pos=(0, 200))
-    vae = g.node("VAELoader", ["ae.safetensors"], [("VAE", "VAE")], pos=(0, 400))
-    prompts = [text(g, (clip, 0), "", "Source prompt (inversion: empty, as officially)", 0),
-               text(g, (clip, 0), "a photo of a fox sitting on a wooden bench", "Target prompt", 200),
-               text(g, (clip, 0), "", "Negative (unused at cfg 1)", 400)]
-    conds = tuple(flux_guided(g, cond, guidance, y) for cond, guidance, y in zip(prompts, (1.0, 3.5, 1.0),
-                                                                                  (0, 200, 400)))
+    unet, vae, conds = flux_dev(g, ("", "Source prompt (inversion: empty, as officially)"), (1.0, 3.5, 1.0))
     edit_and_save(g, (unet, 0), conds, (vae, 0), source_latent(g, (vae, 0)), (1.0, 1.0),
                   ("RectiFlowSamplerRFInversion", [0.5, 0.9, 0, 7], "RF-Inversion (gamma 0.5, eta 0.9, stop 7)"), 28,
                   "rectiflow_rf_inversion_flux")
