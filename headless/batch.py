@@ -16,7 +16,7 @@ from typing import Any
 from .cli import (KNOWN_ERRORS, load_workflow, positive_float, server_url, stop_on_signals)
 from .client import DEFAULT_REQUEST_TIMEOUT
 from .convert import is_api_format, ui_to_api
-from .errors import ServerError, Stopped, UsageError, shown
+from .errors import ServerError, Stopped, UsageError, report_error, shown
 from .local_backend import LocalBackend, ServerSpec, Settings
 from .manifest import MANIFEST_NAME, DONE, JobResult, Manifest
 from .progress import BatchProgress
@@ -162,9 +162,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def report(message: str) -> None:
-    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
-    sys.stderr.write(f"{PROG}: {message}\n".encode(encoding, "backslashreplace").decode(encoding))
-    sys.stderr.flush()
+    report_error(PROG, message)
 
 
 def main(argv: list[str] | None = None) -> int:

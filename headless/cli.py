@@ -20,7 +20,8 @@ from typing import Any, Iterator
 
 from .client import DEFAULT_REQUEST_TIMEOUT, fetch_object_info, run_prompt
 from .convert import is_api_format, ui_to_api
-from .errors import ConversionError, PromptRejected, ServerError, Stopped, UsageError, WorkflowError, shown
+from .errors import (ConversionError, PromptRejected, ServerError, Stopped, UsageError, WorkflowError, report_error,
+                     shown)
 from .server import PREVIEW_METHODS, default_comfyui_path, isolated_server_args, start_server, stop_server
 
 PROG = "rectiflow-run"
@@ -165,10 +166,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def report(message: str) -> None:
-    """One error on stderr, never failing on characters the terminal cannot encode."""
-    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
-    sys.stderr.write(f"{PROG}: {message}\n".encode(encoding, "backslashreplace").decode(encoding))
-    sys.stderr.flush()
+    report_error(PROG, message)
 
 
 def main(argv: list[str] | None = None) -> int:

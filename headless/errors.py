@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from typing import Any
 
 
@@ -12,6 +13,13 @@ def shown(value: Any, limit: int = 120) -> str:
     if text is None or not (text.isascii() and text.isprintable()):
         text = ascii(value)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def report_error(prog: str, message: str) -> None:
+    """One error line on stderr as `prog: message`, never failing on characters the terminal cannot encode."""
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    sys.stderr.write(f"{prog}: {message}\n".encode(encoding, "backslashreplace").decode(encoding))
+    sys.stderr.flush()
 
 
 class ConversionError(ValueError):
