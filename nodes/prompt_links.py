@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from .errors import quoted
+from .progress_text import prompt_server
 
 LINK_PROBLEM = "rectiflow_link_problem"   # marker key; validation.input_problem reports its message
 
@@ -57,7 +58,6 @@ def mark_bad_links(json_data: Any) -> Any:
 
 def register_link_check() -> None:
     """Install mark_bad_links on the running server (once); nothing when ComfyUI runs without a server."""
-    server = getattr(sys.modules.get("server"), "PromptServer", None)
-    instance = getattr(server, "instance", None)
+    instance = prompt_server()
     if instance is not None and mark_bad_links not in instance.on_prompt_handlers:
         instance.add_on_prompt_handler(mark_bad_links)
